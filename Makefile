@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+# One Makefile: mapectl, the BPF objects and their skeletons, the tests.
+# Outputs go to build/. Quiet unless V=1.
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+PYTHON   ?= /usr/bin/python3
+
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/armv7.*/arm/')
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -Iinclude -Iuser -I$(BUILD)
+LDLIBS   += -lbpf -lelf -lz -ljson-c
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
+	-Iinclude -Ibpf -I$(BUILD) -mcpu=v3
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2);
+endif
+
+# The library (everything but the command front-ends) is what unit tests link.
+CMD_SRCS  := user/mapectl.c $(wildcard user/cmd_*.c)
+USER_SRCS := $(filter-out $(CMD_SRCS),$(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS)) $(BUILD)/user/presets.o
+CMD_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CMD_SRCS))
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
+
+.PHONY: all clean test test-unit test-cli test-pkt test-lab install demo bench
+all: $(BUILD)/mapectl $(BPF_OBJS)
+
+$(BUILD) $(BUILD)/user $(BUILD)/unit:
+	$(Q)mkdir -p $@
+
+# vmlinux.h from the running kernel's BTF, replaced only when it changes so
+# that the BPF objects do not rebuild for nothing.
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(BUILD)/vmlinux.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+# Built-in presets: generated from the rule tables at build time.
+$(BUILD)/user/presets.c: data/jp-mape-rules.json tools/gen-presets.py | $(BUILD)/user
+	$(call msg,GEN,$@)
+	$(Q)$(PYTHON) tools/gen-presets.py $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/user/%.o: user/%.c $(HDRS) | $(BUILD)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/user/presets.o: $(BUILD)/user/presets.c user/mape.h include/mape_map.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Front-ends include the BPF skeletons.
+$(CMD_OBJS): $(SKELS)
+
+$(BUILD)/mapectl: $(CMD_OBJS) $(USER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_SRCS) $(USER_OBJS) tests/unit/test.h $(HDRS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRCS) $(USER_OBJS) -o $@ $(LDLIBS)
+
+# Every tier that exists; tests/run.sh prints the closing "N passed, N failed".
+test: all $(BUILD)/unit-tests
+	$(Q)tests/run.sh $(BUILD)
+
+test-unit: $(BUILD)/unit-tests
+	$(Q)$(BUILD)/unit-tests
+
+test-cli: $(BUILD)/mapectl
+	$(Q)$(PYTHON) -m pytest -q tests/cli
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape
+	install -m 0755 $(BUILD)/mapectl $(DESTDIR)$(PREFIX)/sbin/mapectl
+	$(if $(BPF_OBJS),install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/mape/)
+
+clean:
+	rm -rf $(BUILD)
