@@ -1,0 +1,23 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs every Debian package the build, the tests and the lab need.
+# Idempotent: installs only what is missing; safe to run again.
+set -eu
+PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev pkg-config
+      python3 python3-scapy python3-pytest iproute2 nftables tshark iperf3 dnsmasq-base
+      curl traceroute iputils-ping procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	[ "$(id -u)" -eq 0 ] && SUDO="" || SUDO="sudo"
+	echo "install-deps: installing$missing"
+	$SUDO apt-get update -qq
+	# tshark asks whether non-root users may capture; answer for it.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" |
+		$SUDO debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+echo "install-deps: all packages present"

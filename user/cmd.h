@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd.h - mapectl's subcommands: each takes (argc, argv) from its own name on. */
+#ifndef MAPE_CMD_H
+#define MAPE_CMD_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+struct mape_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+/* Prints "mapectl: <message>" on stderr; returns 1 (the exit code). */
+int mape_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_calc(int argc, char **argv);
+
+#endif

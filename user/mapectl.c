@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mapectl - MAP-E gateway control: derive MAP parameters, load and attach
+ * the data path, show state. One binary, a table of subcommands, each with
+ * --help; errors are one line on stderr and a non-zero exit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "input.h"
+#include "cmd.h"
+
+static const struct mape_cmd cmds[] = {
+	{ "calc", cmd_calc, "derive the MAP parameters of a CE from a prefix and rules" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mapectl COMMAND [OPTIONS]   (mapectl COMMAND --help for its options)\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+}
+
+int mape_errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mapectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	mape_errorf("unknown command '%s' (mapectl --help lists them)", argv[1]);
+	return 2;
+}
