@@ -37,7 +37,13 @@ int mape_parse_uint(const char *what, const char *s, unsigned long max, unsigned
 	errno = 0;
 	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
 		goto bad;
-	v = strtoul(s, &end, 0);
+	/* decimal, or hex with 0x (PSIDs); never octal: "040" is forty */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		v = strtoul(s + 2, &end, 16);
+	else
+		v = strtoul(s, &end, 10);
+	if (end == s || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && end == s + 2))
+		goto bad;
 	if (errno || *end || v > max)
 		goto bad;
 	*out = v;

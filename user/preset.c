@@ -63,7 +63,7 @@ int mape_preset_load(const char *name, const struct mape_prefix *pfx, struct map
 		}
 		if (!svc) {
 			snprintf(err, MAPE_ERRLEN,
-				 "prefix %s/%u matches no built-in service (%s): give --rule", a,
+				 "prefix %s/%u matches no built-in service (%.100s): give --rule", a,
 				 pfx->len, mape_preset_names());
 			return -ENOENT;
 		}
@@ -72,7 +72,7 @@ int mape_preset_load(const char *name, const struct mape_prefix *pfx, struct map
 			if (!strcmp(name, mape_preset_services[i].name))
 				svc = &mape_preset_services[i];
 		if (!svc) {
-			snprintf(err, MAPE_ERRLEN, "unknown preset '%s': want one of %s", name,
+			snprintf(err, MAPE_ERRLEN, "unknown preset '%.40s': want one of %.100s", name,
 				 mape_preset_names());
 			return -EINVAL;
 		}

@@ -119,7 +119,7 @@ def test_help():
     (["--rule", RFC_RULE + ",foo=1", "--prefix", "2001:db8::/56"], "'foo'"),
     (["--rule", RFC_RULE, "--prefix", "2001:db8:12:3400::/56", "--iid", "weird"], "weird"),
     (["--rule", RFC_RULE, "--prefix", "2001:db8:12:3400::/56", "--br", "nope"], "nope"),
-    (["--dhcpv6-hex", "005e00zz", "--prefix", "2001:db8:12:3400::/56"], "zz"),
+    (["--dhcpv6-hex", "005e00zz", "--prefix", "2001:db8:12:3400::/56"], "'z'"),
     (["--provisioning", "/nonexistent/x.json", "--prefix", "2001:db8:12:3400::/56"],
      "/nonexistent/x.json"),
 ])

@@ -42,8 +42,6 @@ static int calc1(const char *rule, const char *prefix, int iid, struct mape_resu
 		ret = mape_parse_prefix6(prefix, &pfx, err);
 	if (!ret)
 		ret = mape_compute(&rs, &pfx, iid, res, err);
-	if (ret)
-		fprintf(stderr, "  calc1: %s\n", err);
 	mape_ruleset_free(&rs);
 	return ret;
 }
