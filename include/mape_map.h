@@ -236,12 +236,10 @@ MAPE_INLINE __u16 mape_port_psid(const struct mape_rule *r, __u16 port)
  * draft-ietf-softwire-map-03. ipv4 host order, psid right-aligned. */
 MAPE_INLINE void mape_put_iid(__u8 *iid8, __u32 ipv4, __u16 psid, int layout)
 {
-	int o = layout == MAPE_IID_DRAFT03 ? 1 : 2;
-
-	iid8[0] = 0; iid8[1] = 0; iid8[7] = 0;
-	iid8[o + 0] = ipv4 >> 24; iid8[o + 1] = ipv4 >> 16;
-	iid8[o + 2] = ipv4 >> 8; iid8[o + 3] = ipv4;
-	iid8[o + 4] = psid >> 8; iid8[o + 5] = psid;
+	/* draft-03: 0 (8) | IPv4 (32) | PSID (16) | 0 (8); RFC: 0 (16) | IPv4 | PSID */
+	mape_put_hi64(iid8, layout == MAPE_IID_DRAFT03 ?
+			    ((__u64)ipv4 << 24) | ((__u64)psid << 8) :
+			    ((__u64)ipv4 << 16) | psid);
 }
 
 /*

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * maps.h - every map of the data path, in one place. Names are mape_*
+ * (<= 15 characters); mapectl pins them under --pin-dir (default
+ * /sys/fs/bpf/mape) and fills mape_cfg / mape_fmr.
+ */
+#ifndef MAPE_BPF_MAPS_H
+#define MAPE_BPF_MAPS_H
+
+#include "common.h"
+
+/* The configuration (one entry), written by `mapectl up`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_config);
+} mape_cfg SEC(".maps");
+
+/* Forwarding rules (mesh): IPv4 destination prefix -> rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAPE_MAX_FMRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mape_fmr_key);
+	__type(value, struct mape_rule);
+} mape_fmr SEC(".maps");
+
+/* Sessions by LAN-side tuple: state and expiry timer. Not LRU: a live
+ * session is never evicted; a full table refuses new sessions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_SESSIONS);
+	__type(key, struct mape_out_key);
+	__type(value, struct mape_session);
+} mape_out SEC(".maps");
+
+/* Sessions by WAN-side tuple -> LAN endpoint. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_SESSIONS);
+	__type(key, struct mape_in_key);
+	__type(value, struct mape_in_val);
+} mape_in SEC(".maps");
+
+/* Endpoint-independent mappings: LAN endpoint -> external port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_SESSIONS);
+	__type(key, struct mape_bind_key);
+	__type(value, struct mape_bind);
+} mape_bind SEC(".maps");
+
+/* Per (protocol, port) usage: index = proto_idx * 65536 + port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAPE_P_NUM * 65536);
+	__type(key, __u32);
+	__type(value, struct mape_port);
+} mape_ports SEC(".maps");
+
+/* Address-dependent filtering: remote addresses each port has talked to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_SESSIONS);
+	__type(key, struct mape_adf_key);
+	__type(value, __u32);
+} mape_adf SEC(".maps");
+
+/* First-fragment decisions for the following fragments (a cache: LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_FRAG_ENTRIES);
+	__type(key, struct mape_frag_key);
+	__type(value, struct mape_frag_val);
+} mape_frag SEC(".maps");
+
+/* Counters, per CPU, indexed by enum mape_counter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAPE_CTR_MAX);
+	__type(key, __u32);
+	__type(value, struct mape_ctr);
+} mape_stats SEC(".maps");
+
+/* Token bucket for the ICMP errors we originate (one entry). */
+struct mape_rl {
+	__u64 last_ns;
+	__u64 tokens;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_rl);
+} mape_icmp_rl SEC(".maps");
+
+static __always_inline void count(__u32 ctr, __u32 bytes)
+{
+	struct mape_ctr *c = bpf_map_lookup_elem(&mape_stats, &ctr);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline struct mape_config *get_cfg(void)
+{
+	__u32 zero = 0;
+	struct mape_config *cfg = bpf_map_lookup_elem(&mape_cfg, &zero);
+
+	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
+}
+
+#endif

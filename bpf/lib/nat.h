@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nat.h - port-set NAPT44 (RFC 7597 s9, RFC 4787/5382/5508/7857), written
+ * once for XDP and TC. Sessions live in mape_out (state, timer) and mape_in
+ * (reverse); mape_bind gives endpoint-independent mapping, mape_ports the
+ * per-port usage, mape_adf address-dependent filtering.
+ *
+ * Allocation policy for a new internal endpoint: its existing binding;
+ * else its own port when in our set and free; else the first free port
+ * from a random index (RFC 6056) over all blocks; else a port whose
+ * (protocol, remote address, remote port) is still unused: port overlapping
+ * (RFC 7857 s3.2). Else the session is refused.
+ *
+ * Expiry: each session arms a bpf_timer; the callback re-arms while the
+ * session is active and otherwise releases every entry it owns. Nothing
+ * else deletes sessions from the data path (see docs/design.md: deleting
+ * timer-carrying elements elsewhere can deadlock on 6.1).
+ */
+#ifndef MAPE_BPF_NAT_H
+#define MAPE_BPF_NAT_H
+
+#include "maps.h"
+#include "parse.h"
+
+#define CLOCK_MONOTONIC 1
+
+static __always_inline __u32 proto_idx(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? MAPE_P_TCP : proto == IPPROTO_UDP ? MAPE_P_UDP : MAPE_P_ICMP;
+}
+
+static __always_inline __u32 port_slot(__u8 proto, __be16 port)
+{
+	return proto_idx(proto) * 65536 + bpf_ntohs(port);
+}
+
+static __always_inline void in_key_of(struct mape_in_key *ik, __u8 proto, __be16 ext,
+				      __be32 rem, __be16 rport)
+{
+	__builtin_memset(ik, 0, sizeof(*ik));
+	ik->proto = proto;
+	ik->ext_port = ext;
+	ik->rem_addr = rem;
+	ik->rem_port = rport;
+}
+
+static __always_inline __u32 state_timeout(const struct mape_config *cfg, __u8 proto, __u8 state)
+{
+	if (proto == IPPROTO_TCP)
+		return state == MAPE_TCP_EST ? cfg->to_tcp_est : cfg->to_tcp_trans;
+	return proto == IPPROTO_UDP ? cfg->to_udp : cfg->to_icmp;
+}
+
+/* Release everything a session owns except its mape_out entry. */
+static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext)
+{
+	struct mape_in_key ik;
+	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
+				    .proto = k->proto };
+	struct mape_adf_key ak = { .rem_addr = k->rem_addr, .ext_port = ext, .proto = k->proto };
+	__u32 slot = port_slot(k->proto, ext);
+	struct mape_port *pt;
+	struct mape_bind *b;
+	__u32 *n;
+
+	in_key_of(&ik, k->proto, ext, k->rem_addr, k->rem_port);
+	bpf_map_delete_elem(&mape_in, &ik);
+	pt = bpf_map_lookup_elem(&mape_ports, &slot);
+	if (pt && __sync_fetch_and_add(&pt->sessions, -1) == 1) {
+		pt->shared = 0;
+		pt->int_addr = 0;
+		pt->int_port = 0;
+	}
+	b = bpf_map_lookup_elem(&mape_bind, &bk);
+	if (b && b->ext_port == ext && __sync_fetch_and_add(&b->sessions, -1) == 1)
+		bpf_map_delete_elem(&mape_bind, &bk);
+	n = bpf_map_lookup_elem(&mape_adf, &ak);
+	if (n && __sync_fetch_and_add(n, -1) == 1)
+		bpf_map_delete_elem(&mape_adf, &ak);
+}
+
+/* Timer callback: re-arm while active, else release and delete (last). */
+static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s)
+{
+	__u64 now = bpf_ktime_get_ns(), idle = now - s->last_ns;
+	__u64 to = (__u64)s->timeout * NSEC_PER_SEC;
+
+	if (idle < to) {
+		bpf_timer_start(&s->timer, to - idle, 0);
+		return 0;
+	}
+	nat_release(k, s->ext_port);
+	count(MAPE_CTR_EV_EXPIRED, 0);
+	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
+	return 0;
+}
+
+/* State for the port searches run by bpf_loop. */
+struct port_search {
+	struct mape_portset ps;	/* a copy: callbacks see only the stack */
+	__u32 count, start;
+	__u8 proto, overlap;	/* overlap: search tuple-unique instead of free */
+	__be32 rem_addr;
+	__be16 rem_port;
+	__be16 found;		/* network order; 0 = none */
+};
+
+static long port_search_step(__u32 i, struct port_search *st)
+{
+	__u32 idx = st->start + i, slot;
+	struct mape_port *pt;
+	struct mape_in_key ik;
+	__be16 port;
+
+	if (idx >= st->count)
+		idx -= st->count;
+	port = bpf_htons(mape_ps_port(&st->ps, idx));
+	if (st->overlap) {
+		in_key_of(&ik, st->proto, port, st->rem_addr, st->rem_port);
+		if (bpf_map_lookup_elem(&mape_in, &ik))
+			return 0;
+	} else {
+		slot = port_slot(st->proto, port);
+		pt = bpf_map_lookup_elem(&mape_ports, &slot);
+		if (!pt || pt->sessions)
+			return 0;
+	}
+	st->found = port;
+	return 1;
+}
+
+/* Is (proto, port, remote) still free on the WAN side? */
+static __always_inline int tuple_free(__u8 proto, __be16 port, __be32 rem, __be16 rport)
+{
+	struct mape_in_key ik;
+
+	in_key_of(&ik, proto, port, rem, rport);
+	return bpf_map_lookup_elem(&mape_in, &ik) == NULL;
+}
+
+/*
+ * Choose the external port for a new session (policy above). Returns the
+ * port (network order) or 0; *overlap tells whether it is shared.
+ */
+static __noinline __u32 nat_pick_port(const struct mape_config *cfg, const struct mape_out_key *k,
+				      int *overlap)
+{
+	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
+				    .proto = k->proto };
+	struct port_search st = { .ps = cfg->ps, .count = cfg->port_count, .proto = k->proto,
+				  .rem_addr = k->rem_addr, .rem_port = k->rem_port };
+	struct mape_bind *b = bpf_map_lookup_elem(&mape_bind, &bk);
+	struct mape_port *pt;
+	__u32 slot;
+
+	*overlap = 0;
+	if (b && tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
+		return b->ext_port;	/* endpoint-independent mapping */
+	if (mape_ps_index(&cfg->ps, bpf_ntohs(k->int_port)) >= 0) {
+		slot = port_slot(k->proto, k->int_port);
+		pt = bpf_map_lookup_elem(&mape_ports, &slot);
+		if (pt && !pt->sessions)
+			return k->int_port;	/* keep the port when we can */
+	}
+	if (!st.count)
+		return 0;
+	st.start = bpf_get_prandom_u32() % st.count;
+	bpf_loop(st.count, port_search_step, &st, 0);
+	if (st.found)
+		return st.found;
+	st.overlap = 1;
+	bpf_loop(st.count, port_search_step, &st, 0);
+	*overlap = st.found != 0;
+	return st.found;
+}
+
+/* Account a new session on its port, binding and filter entries. */
+static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext)
+{
+	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
+				    .proto = k->proto };
+	struct mape_adf_key ak = { .rem_addr = k->rem_addr, .ext_port = ext, .proto = k->proto };
+	struct mape_bind nb = { .ext_port = ext, .sessions = 1 };
+	__u32 slot = port_slot(k->proto, ext), one = 1;
+	struct mape_port *pt = bpf_map_lookup_elem(&mape_ports, &slot);
+	struct mape_bind *b;
+	__u32 *n;
+
+	if (pt) {
+		if (__sync_fetch_and_add(&pt->sessions, 1) == 0) {
+			pt->int_addr = k->int_addr;
+			pt->int_port = k->int_port;
+			pt->shared = 0;
+		} else if (pt->int_addr != k->int_addr || pt->int_port != k->int_port) {
+			pt->shared = 1;
+		}
+	}
+	b = bpf_map_lookup_elem(&mape_bind, &bk);
+	if (!b)
+		bpf_map_update_elem(&mape_bind, &bk, &nb, BPF_NOEXIST);
+	else if (b->ext_port == ext)
+		__sync_fetch_and_add(&b->sessions, 1);
+	n = bpf_map_lookup_elem(&mape_adf, &ak);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&mape_adf, &ak, &one, BPF_NOEXIST);
+}
+
+/*
+ * Create a session for key k with external port ext (0: pick one). Returns
+ * 0 or a negative counter (drop reason). The caller looks it up again.
+ */
+static __noinline int nat_create(const struct mape_config *cfg, const struct mape_out_key *k,
+				 __u32 ext_arg, __u8 state, __u8 flags)
+{
+	struct mape_session s = {}, *sp;
+	struct mape_in_val iv = { .int_addr = k->int_addr, .int_port = k->int_port };
+	struct mape_in_key ik;
+	__be16 ext = (__be16)ext_arg;
+	int overlap = 0;
+
+	if (!ext)
+		ext = (__be16)nat_pick_port(cfg, k, &overlap);
+	if (!ext)
+		return -MAPE_CTR_DROP_EXHAUSTED;
+	s.created_ns = s.last_ns = bpf_ktime_get_ns();
+	s.ext_port = ext;
+	s.state = state;
+	s.flags = flags;
+	s.timeout = state_timeout(cfg, k->proto, state);
+	in_key_of(&ik, k->proto, ext, k->rem_addr, k->rem_port);
+	if (bpf_map_update_elem(&mape_in, &ik, &iv, BPF_NOEXIST))
+		return bpf_map_lookup_elem(&mape_in, &ik) ? -MAPE_CTR_DROP_EXHAUSTED :
+							    -MAPE_CTR_DROP_TABLE_FULL;
+	if (bpf_map_update_elem(&mape_out, k, &s, BPF_NOEXIST)) {
+		bpf_map_delete_elem(&mape_in, &ik);
+		/* EEXIST: another CPU won the race; its session serves us */
+		return bpf_map_lookup_elem(&mape_out, k) ? 0 : -MAPE_CTR_DROP_TABLE_FULL;
+	}
+	sp = bpf_map_lookup_elem(&mape_out, k);
+	if (!sp)
+		return -MAPE_CTR_DROP_TABLE_FULL;
+	nat_account(k, ext);
+	bpf_timer_init(&sp->timer, &mape_out, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&sp->timer, sess_expire);
+	bpf_timer_start(&sp->timer, (__u64)sp->timeout * NSEC_PER_SEC, 0);
+	count(MAPE_CTR_EV_NEW_SESSION, 0);
+	if (overlap)
+		count(MAPE_CTR_EV_OVERLAP, 0);
+	return 0;
+}
+
+/* TCP state after a packet; outbound: from the LAN side. */
+static __always_inline void nat_tcp_state(const struct mape_config *cfg, struct mape_session *s,
+					  __u8 flags, int outbound)
+{
+	__u8 st = s->state;
+
+	if (flags & (TCP_FIN | TCP_RST))
+		st = MAPE_TCP_CLOSING;
+	else if (st == MAPE_TCP_SYN_SENT && !(flags & TCP_SYN) && (flags & TCP_ACK))
+		st = MAPE_TCP_EST;	/* the handshake's last ACK, either way */
+	else if (st == MAPE_TCP_SYN_SENT && !outbound && (flags & TCP_SYN) && (flags & TCP_ACK))
+		st = MAPE_TCP_EST;
+	if (st != s->state) {
+		s->state = st;
+		s->timeout = state_timeout(cfg, IPPROTO_TCP, st);
+	}
+}
+
+static __always_inline void out_key_of(struct mape_out_key *k, __u8 proto, __be32 int_addr,
+				       __be16 int_port, __be32 rem, __be16 rport)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->proto = proto;
+	k->int_addr = int_addr;
+	k->int_port = int_port;
+	k->rem_addr = rem;
+	k->rem_port = rport;
+}
+
+/* The outbound key of a parsed packet from the LAN (not an ICMP error). */
+static __always_inline void out_key_pkt(struct mape_out_key *k, const struct pkt4 *p)
+{
+	out_key_of(k, p->proto, p->saddr, p->sport, p->daddr,
+		   p->proto == IPPROTO_ICMP ? 0 : p->dport);
+}
+
+#endif

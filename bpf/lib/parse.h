@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * parse.h - IPv4 packet parsing into offsets and a NAPT tuple, shared by
+ * XDP and TC. Works on packet pointers it takes from ctx itself, so it can
+ * be called again after a helper invalidated them. Returns 0 or a
+ * negative enum mape_counter naming the drop reason.
+ *
+ * For ICMP errors (RFC 5508) the embedded packet is parsed as well: the
+ * tuple then describes the embedded packet, as seen from its sender.
+ */
+#ifndef MAPE_BPF_PARSE_H
+#define MAPE_BPF_PARSE_H
+
+#include "common.h"
+
+#define FRAG_NONE 0
+#define FRAG_FIRST 1	/* MF set, offset 0: carries the L4 header */
+#define FRAG_LATER 2	/* offset > 0: no L4 header */
+
+struct pkt4 {
+	__u32 l3;		/* offset of the IPv4 header */
+	__u32 l4;		/* offset of the L4 header */
+	__be32 saddr, daddr;
+	__be16 sport, dport;	/* ports, or the ICMP echo identifier in both */
+	__be16 id;		/* IPv4 identification */
+	__u16 tot_len;
+	__u8 proto;
+	__u8 ttl;
+	__u8 frag;		/* FRAG_* */
+	__u8 tcp_flags;		/* TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10) */
+	__u8 icmp_type;
+	__u8 icmp_err;		/* 1: ICMP error, e* fields describe the embedded packet */
+	__u8 eproto;
+	__u8 pad;
+	__u32 e3, e4;		/* offsets of the embedded IPv4 and L4 headers */
+	__be32 esaddr, edaddr;
+	__be16 esport, edport;
+};
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+static __always_inline int icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
+	       type == ICMP_PARAMETERPROB;
+}
+
+static __always_inline int icmp_is_echo(__u8 type)
+{
+	return type == ICMP_ECHO || type == ICMP_ECHOREPLY;
+}
+
+/* The embedded packet of an ICMP error: IPv4 header + 8 bytes. */
+static __always_inline int parse_embedded(void *ctx, const int xdp, struct pkt4 *p)
+{
+	void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
+	struct iphdr *ip;
+	__u32 ihl;
+	__u8 *l4;
+
+	p->e3 = p->l4 + 8;
+	ip = data + (p->e3 & 0x3ff);
+	if (!PKT_OK(ip, sizeof(*ip), end))
+		return -MAPE_CTR_DROP_TRUNCATED;
+	ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < 20)
+		return -MAPE_CTR_DROP_BAD_HDR;
+	p->e4 = p->e3 + ihl;
+	l4 = data + (p->e4 & 0x3ff);
+	if (!PKT_OK(l4, 8, end))
+		return -MAPE_CTR_DROP_TRUNCATED;
+	p->eproto = ip->protocol;
+	p->esaddr = ip->saddr;
+	p->edaddr = ip->daddr;
+	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
+		p->esport = *(__be16 *)l4;
+		p->edport = *(__be16 *)(l4 + 2);
+	} else if (ip->protocol == IPPROTO_ICMP && icmp_is_echo(l4[0])) {
+		p->esport = p->edport = *(__be16 *)(l4 + 4);
+	} else {
+		return -MAPE_CTR_DROP_PROTO;
+	}
+	return 0;
+}
+
+/*
+ * Parse the IPv4 packet at offset l3; pkt_len is the whole packet's length
+ * (TC may have only the headers linear, so data_end is not the end).
+ */
+static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 pkt_len,
+				      struct pkt4 *p)
+{
+	void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
+	struct iphdr *ip = data + (l3 & 0xff);
+	__u32 ihl, frag;
+	__u8 *l4;
+
+	__builtin_memset(p, 0, sizeof(*p));
+	p->l3 = l3 & 0xff;
+	if (!PKT_OK(ip, sizeof(*ip), end))
+		return -MAPE_CTR_DROP_TRUNCATED;
+	ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < 20)
+		return -MAPE_CTR_DROP_BAD_HDR;
+	p->tot_len = bpf_ntohs(ip->tot_len);
+	if (p->tot_len < ihl)
+		return -MAPE_CTR_DROP_BAD_HDR;
+	if (p->l3 + p->tot_len > pkt_len)
+		return -MAPE_CTR_DROP_TRUNCATED;
+	p->l4 = p->l3 + ihl;
+	p->saddr = ip->saddr;
+	p->daddr = ip->daddr;
+	p->proto = ip->protocol;
+	p->ttl = ip->ttl;
+	p->id = ip->id;
+	frag = bpf_ntohs(ip->frag_off);
+	if (frag & IP_OFFSET) {
+		p->frag = FRAG_LATER;
+		return 0;
+	}
+	if (frag & IP_MF)
+		p->frag = FRAG_FIRST;
+	l4 = data + (p->l4 & 0x1ff);
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		if (!PKT_OK(l4, 20, end))
+			return -MAPE_CTR_DROP_TRUNCATED;
+		p->sport = *(__be16 *)l4;
+		p->dport = *(__be16 *)(l4 + 2);
+		p->tcp_flags = l4[13];
+		return 0;
+	case IPPROTO_UDP:
+		if (!PKT_OK(l4, 8, end))
+			return -MAPE_CTR_DROP_TRUNCATED;
+		p->sport = *(__be16 *)l4;
+		p->dport = *(__be16 *)(l4 + 2);
+		return 0;
+	case IPPROTO_ICMP:
+		if (!PKT_OK(l4, 8, end))
+			return -MAPE_CTR_DROP_TRUNCATED;
+		p->icmp_type = l4[0];
+		if (icmp_is_echo(l4[0])) {
+			p->sport = p->dport = *(__be16 *)(l4 + 4);
+			return 0;
+		}
+		if (icmp_is_error(l4[0])) {
+			if (p->frag)
+				return -MAPE_CTR_DROP_PROTO;
+			p->icmp_err = 1;
+			return parse_embedded(ctx, xdp, p);
+		}
+		return -MAPE_CTR_DROP_PROTO;
+	}
+	return -MAPE_CTR_DROP_PROTO;
+}
+
+#endif

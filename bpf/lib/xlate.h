@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xlate.h - rewriting a parsed IPv4 packet for the NAPT, shared by XDP and
+ * TC: source side (outbound), destination side (inbound), both for plain
+ * packets and for ICMP errors whose embedded header is translated back
+ * (RFC 5508 s4.2); TTL decrement; TCP MSS clamping.
+ *
+ * All offsets come from struct pkt4; rewrite_field() re-derives packet
+ * pointers for every field, so the TC helpers' invalidation is harmless.
+ * The embedded IPv4 header's checksum is fixed with its address; the two
+ * changes cancel out in the ICMP checksum, so only port changes touch it.
+ */
+#ifndef MAPE_BPF_XLATE_H
+#define MAPE_BPF_XLATE_H
+
+#include "csum.h"
+#include "parse.h"
+
+/* Offset of the L4 checksum of a plain packet (CSUM_NONE: none/fragment). */
+static __always_inline int l4_csum_off(const struct pkt4 *p)
+{
+	if (p->frag == FRAG_LATER)
+		return CSUM_NONE;
+	if (p->proto == IPPROTO_TCP)
+		return p->l4 + 16;
+	if (p->proto == IPPROTO_UDP)
+		return p->l4 + 6;
+	return p->l4 + 2;	/* ICMP: not pseudo-header covered */
+}
+
+static __always_inline int l4_kind(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? L4_PSEUDO : proto == IPPROTO_UDP ? L4_PSEUDO | L4_UDP : 0;
+}
+
+/* Offset of the port/identifier field on side `dst` (0 source, 1 dest). */
+static __always_inline __u32 port_off(__u32 l4, __u8 proto, int dst)
+{
+	if (proto == IPPROTO_ICMP)
+		return l4 + 4;	/* echo identifier */
+	return l4 + (dst ? 2 : 0);
+}
+
+/*
+ * Rewrite one endpoint of a plain (non-error) packet: address at IPv4
+ * offset 12 (source) or 16 (destination), and the port or echo id.
+ */
+static __always_inline int xlate_plain(void *ctx, const int xdp, const struct pkt4 *p, int dst,
+				       __be32 old_a, __be32 new_a, __be16 old_p, __be16 new_p)
+{
+	int l4c = l4_csum_off(p), kind = l4_kind(p->proto);
+
+	/* ICMP's checksum does not cover the IPv4 addresses */
+	if (rewrite_field(ctx, xdp, p->l3 + (dst ? 16 : 12), 4, old_a, new_a, p->l3 + 10,
+			  p->proto == IPPROTO_ICMP ? CSUM_NONE : l4c, kind))
+		return -1;
+	if (p->frag == FRAG_LATER)
+		return 0;
+	return rewrite_field(ctx, xdp, port_off(p->l4, p->proto, dst), 2, old_p, new_p,
+			     CSUM_NONE, l4c, kind);
+}
+
+/*
+ * ICMP error: rewrite the outer address on side `dst` and the embedded
+ * packet's opposite side (the error quotes a packet going the other way).
+ */
+static __always_inline int xlate_icmp_err(void *ctx, const int xdp, const struct pkt4 *p, int dst,
+					  __be32 old_a, __be32 new_a, __be16 old_p, __be16 new_p)
+{
+	if (rewrite_field(ctx, xdp, p->l3 + (dst ? 16 : 12), 4, old_a, new_a, p->l3 + 10,
+			  CSUM_NONE, 0))
+		return -1;
+	if (rewrite_field(ctx, xdp, p->e3 + (dst ? 12 : 16), 4, old_a, new_a, p->e3 + 10,
+			  CSUM_NONE, 0))
+		return -1;
+	return rewrite_field(ctx, xdp, port_off(p->e4, p->eproto, !dst), 2, old_p, new_p,
+			     CSUM_NONE, p->l4 + 2, 0);
+}
+
+/* Decrement the TTL (forwarding in XDP; the kernel does it on the slow path). */
+static __always_inline int ttl_dec(void *ctx, const int xdp, const struct pkt4 *p)
+{
+	__u16 old = bpf_htons(((__u16)p->ttl << 8) | p->proto);
+	__u16 new = bpf_htons(((__u16)(p->ttl - 1) << 8) | p->proto);
+
+	return rewrite_field(ctx, xdp, p->l3 + 8, 2, old, new, p->l3 + 10, CSUM_NONE, 0);
+}
+
+/*
+ * Clamp the MSS option of a SYN to mss_max. Walks at most 10 options of
+ * the (at most 40 byte) option space; bounded for the verifier.
+ */
+static __always_inline int mss_clamp(void *ctx, const int xdp, const struct pkt4 *p,
+				     __u16 mss_max)
+{
+	void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
+	__u8 *th = data + (p->l4 & 0x1ff);
+	__u32 doff, off = 20;
+	__u16 mss;
+
+	if (!PKT_OK(th, 20, end))
+		return 0;
+	doff = (th[12] >> 4) * 4;
+#pragma unroll
+	for (int i = 0; i < 10; i++) {
+		__u8 *o = th + (off & 0x3f);
+
+		if (off + 2 > doff || !PKT_OK(o, 2, end))
+			return 0;
+		if (o[0] == 0)		/* end of options */
+			return 0;
+		if (o[0] == 1) {	/* NOP */
+			off++;
+			continue;
+		}
+		if (o[0] == 2 && o[1] == 4) {
+			if (off + 4 > doff || !PKT_OK(o, 4, end))
+				return 0;
+			mss = ((__u16)o[2] << 8) | o[3];
+			/* at an odd offset the 16-bit checksum words straddle the
+			 * field; senders put MSS first, so leave that case alone */
+			if (mss <= mss_max || (off & 1))
+				return 0;
+			if (rewrite_field(ctx, xdp, p->l4 + off + 2, 2, bpf_htons(mss),
+					  bpf_htons(mss_max), CSUM_NONE, p->l4 + 16, L4_PSEUDO))
+				return -1;
+			return 1;
+		}
+		if (o[1] < 2)
+			return 0;
+		off += o[1];
+	}
+	return 0;
+}
+
+#endif

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * mape_ce.bpf.c - the MAP-E CE data path (entry points only; the logic is
+ * in lib/). See docs/design.md for the packet walk of each program.
+ *
+ *   mape_lan   XDP on each LAN: established flows, translated and
+ *              encapsulated, redirected to the WAN (fast path)
+ *   mape_wan   XDP on the WAN: s8.1 checks, decapsulation, reverse NAPT,
+ *              redirect to the LAN, or into the tunnel interface (slow path)
+ *   mape_tun   TC egress on the tunnel interface: NAPT with session
+ *              creation, encapsulation, redirect_neigh to the WAN
+ *   mape_pass  XDP_PASS on the tunnel interface, so that veth accepts the
+ *              frames mape_wan redirects into it
+ *
+ * Every program ends in one verdict counter (enum mape_counter).
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/csum.h"
+#include "lib/nat.h"
+#include "lib/xlate.h"
+#include "lib/encap.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define TC_PULL_LEN 160	/* headers TC parses: eth + IPv4 + ICMP + IPv4 + 8, options */
+
+static __always_inline int fib4(void *ctx, struct bpf_fib_lookup *f, __be32 src, __be32 dst,
+				__u32 ifindex, __u16 tot_len)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->family = AF_INET;
+	f->ipv4_src = src;
+	f->ipv4_dst = dst;
+	f->ifindex = ifindex;
+	f->tot_len = tot_len;
+	return bpf_fib_lookup(ctx, f, sizeof(*f), 0);
+}
+
+static __always_inline int fib6_out(void *ctx, struct bpf_fib_lookup *f, const __u8 *src,
+				    const __u8 *dst, __u32 ifindex, __u16 tot_len)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->family = AF_INET6;
+	ip6_cpy((__u8 *)f->ipv6_src, src);
+	ip6_cpy((__u8 *)f->ipv6_dst, dst);
+	f->ifindex = ifindex;
+	f->tot_len = tot_len;
+	return bpf_fib_lookup(ctx, f, sizeof(*f), BPF_FIB_LOOKUP_OUTPUT);
+}
+
+/* Packet length; a subprogram so clang cannot spill the 32-bit data
+ * pointer load to the stack (the verifier refuses 4-byte pointer spills). */
+static __noinline __u32 xdp_len(struct xdp_md *ctx)
+{
+	return ctx_len(ctx, CTX_XDP);
+}
+
+/* Set the Ethernet header at the packet start. */
+static __always_inline int put_eth(void *ctx, const int xdp, const __u8 *dmac, const __u8 *smac,
+				   __u16 proto)
+{
+	void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
+	struct ethhdr *eth = data;
+
+	if (!PKT_OK(eth, ETH_HLEN, end))
+		return -1;
+	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(proto);
+	return 0;
+}
+
+/* Refresh a session for an outbound packet (RFC 4787 REQ-6: outbound refreshes). */
+static __always_inline void sess_out_touch(const struct mape_config *cfg, struct mape_session *s,
+					   const struct pkt4 *p)
+{
+	s->last_ns = bpf_ktime_get_ns();
+	s->pkts_out++;
+	if (p->proto == IPPROTO_TCP)
+		nat_tcp_state(cfg, s, p->tcp_flags, 1);
+}
+
+/* ---------------------------------------------------------------- LAN XDP */
+
+static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct mape_config *cfg;
+	struct bpf_fib_lookup f4, f6;
+	struct mape_out_key k;
+	struct mape_session *s;
+	struct ipv6hdr *ip6;
+	struct pkt4 p;
+	__u8 dst6[16] __attribute__((aligned(8)));
+	int rc;
+
+	*v = MAPE_CTR_PASS_NOT_OURS;
+	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	cfg = get_cfg();
+	if (!cfg)
+		return XDP_PASS;
+	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, ctx_len(ctx, CTX_XDP), &p))
+		return XDP_PASS;	/* the kernel judges malformed packets */
+	/* Only what the kernel routes into the tunnel is ours. */
+	rc = fib4(ctx, &f4, p.saddr, p.daddr, ctx->ingress_ifindex, p.tot_len);
+	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
+	    f4.ifindex != cfg->tun_ifindex)
+		return XDP_PASS;
+	*v = MAPE_CTR_OUT_TO_KERNEL;
+	/* Rare or stateful cases belong to the slow path. */
+	if (p.frag || p.icmp_err || p.daddr == cfg->ipv4 ||
+	    (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST))))
+		return XDP_PASS;
+	if (p.ttl <= 1) {
+		count(MAPE_CTR_EV_TO_KERNEL_TTL, 0);
+		return XDP_PASS;
+	}
+	if (p.tot_len > cfg->mtu) {
+		count(MAPE_CTR_EV_TO_KERNEL_MTU, 0);
+		return XDP_PASS;
+	}
+	out_key_pkt(&k, &p);
+	s = bpf_map_lookup_elem(&mape_out, &k);
+	if (!s)
+		return XDP_PASS;
+	outer_dst(cfg, p.daddr, p.dport, dst6);
+	rc = fib6_out(ctx, &f6, cfg->ce_addr, dst6, cfg->wan_ifindex, p.tot_len + IPV6_HLEN);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		count(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
+							   MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
+		return XDP_PASS;
+	}
+	/* From here on the packet is ours: failures are counted drops. */
+	*v = MAPE_CTR_DROP_ENCAP;
+	if (xlate_plain(ctx, CTX_XDP, &p, 0, p.saddr, cfg->ipv4, p.sport, s->ext_port) ||
+	    ttl_dec(ctx, CTX_XDP, &p))
+		return XDP_DROP;
+	sess_out_touch(cfg, s, &p);
+	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
+		return XDP_DROP;
+	if (put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	ip6 = data + ETH_HLEN;
+	if (!PKT_OK(ip6, IPV6_HLEN, end))
+		return XDP_DROP;
+	put_ip6hdr(ip6, p.tot_len, cfg->ce_addr, dst6);
+	*v = MAPE_CTR_OUT_FAST;
+	return bpf_redirect(f6.ifindex, 0);
+}
+
+SEC("xdp")
+int mape_lan(struct xdp_md *ctx)
+{
+	__u32 len = xdp_len(ctx), v;
+	int act = lan_fast(ctx, &v);
+
+	count(v, len);
+	return act;
+}
+
+/* ---------------------------------------------------------------- WAN XDP */
+
+/* Deliver a decapsulated, translated IPv4 packet (at ETH_HLEN). A
+ * subprogram of its own: its FIB lookup buffer stays off wan_in's stack. */
+static __noinline int wan_deliver(struct xdp_md *ctx, const struct mape_config *cfg,
+				       struct pkt4 *p, __be32 int_addr, __u32 *v)
+{
+	struct bpf_fib_lookup f4;
+	int rc;
+
+	if (int_addr == cfg->ipv4) {
+		count(MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
+		goto slow;
+	}
+	if (p->ttl <= 1) {
+		count(MAPE_CTR_EV_TO_KERNEL_TTL, 0);
+		goto slow;
+	}
+	rc = fib4(ctx, &f4, p->saddr, int_addr, cfg->tun_ifindex, p->tot_len);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || f4.ifindex == cfg->tun_ifindex) {
+		count(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? MAPE_CTR_EV_TO_KERNEL_NEIGH :
+		      rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
+							  MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
+		goto slow;
+	}
+	p->l3 = ETH_HLEN;
+	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	*v = MAPE_CTR_IN_FAST;
+	return bpf_redirect(f4.ifindex, 0);
+slow:
+	/* Enter the kernel as if received on the tunnel interface. */
+	if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	*v = MAPE_CTR_IN_SLOW;
+	return bpf_redirect(cfg->tun_peer_ifindex, 0);
+}
+
+/*
+ * Find (or, under the filtering policy, create) the session of an inbound
+ * packet. Returns 0 and fills *k, or a negative drop counter; 1 means
+ * "no session but the router itself may answer" (echo request).
+ */
+static __always_inline int wan_session(const struct mape_config *cfg, const struct pkt4 *p,
+				       __u8 proto, __be16 port, __be32 rem, __be16 rport,
+				       struct mape_out_key *k)
+{
+	struct mape_in_key ik;
+	struct mape_in_val *iv;
+	struct mape_adf_key ak = { .rem_addr = rem, .ext_port = port, .proto = proto };
+	struct mape_port *pt;
+	__u32 slot;
+	__u8 st = 0;
+	int rc;
+
+	in_key_of(&ik, proto, port, rem, rport);
+	iv = bpf_map_lookup_elem(&mape_in, &ik);
+	if (iv) {
+		out_key_of(k, proto, iv->int_addr, iv->int_port, rem, rport);
+		return 0;
+	}
+	if (p->icmp_err)
+		return -MAPE_CTR_DROP_ICMP_ERR;
+	if (proto == IPPROTO_ICMP)
+		return p->icmp_type == ICMP_ECHO ? 1 : -MAPE_CTR_DROP_NO_SESSION;
+	/* RFC 4787 s5: the port's one owner, if it talked to this address (ADF)
+	 * or to anyone (EIF). Overlapped ports only accept exact matches. */
+	slot = port_slot(proto, port);
+	pt = bpf_map_lookup_elem(&mape_ports, &slot);
+	if (!pt || !pt->sessions || pt->shared)
+		return -MAPE_CTR_DROP_NO_SESSION;
+	if (cfg->filtering != MAPE_FILTER_ENDPOINT && !bpf_map_lookup_elem(&mape_adf, &ak))
+		return -MAPE_CTR_DROP_FILTERED;
+	out_key_of(k, proto, pt->int_addr, pt->int_port, rem, rport);
+	if (proto == IPPROTO_TCP)
+		st = (p->tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
+	rc = nat_create(cfg, k, port, st, MAPE_SESS_INBOUND);
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * The outer IPv6 header: ours if it is addressed to our CE address and
+ * carries IPv4 (after at most one destination-options header, as Linux
+ * ip6tnl sends it). Returns the inner IPv4 offset, 0 for "not ours", or a
+ * negative drop counter. A subprogram: packet pointers stay in it.
+ */
+static __noinline int wan_outer(struct xdp_md *ctx, const struct mape_config *cfg, __u8 *osrc)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	__u32 l3 = ETH_HLEN + IPV6_HLEN;
+	__u8 *opt, nh;
+
+	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	if (!PKT_OK(ip6, IPV6_HLEN, end) || !ip6_eq((__u8 *)&ip6->daddr, cfg->ce_addr))
+		return 0;
+	nh = ip6->nexthdr;
+	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
+	if (nh == NEXTHDR_DEST) {
+		opt = data + l3;
+		if (!PKT_OK(opt, 8, end))
+			return -MAPE_CTR_DROP_TRUNCATED;
+		nh = opt[0];
+		if (opt[1] > 7)	/* the encapsulation limit option takes 8 bytes */
+			return -MAPE_CTR_DROP_EXT_HDR;
+		l3 += ((__u32)opt[1] + 1) * 8;
+	}
+	if (nh == 44)
+		return -MAPE_CTR_DROP_EXT_HDR;	/* fragmented tunnel packet */
+	if (nh != NEXTHDR_IPIP)
+		return 0;	/* e.g. ICMPv6 to our CE address */
+	return l3;
+}
+
+static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
+{
+	struct mape_config *cfg;
+	struct mape_out_key k;
+	struct mape_session *s;
+	struct mape_frag_key fk;
+	struct mape_frag_val fv, *fc;
+	struct pkt4 p;
+	__u8 osrc[16] __attribute__((aligned(8)));
+	__u32 l3;
+	__be32 rem, int_addr;
+	__be16 port, rport, int_port;
+	__u8 proto;
+	int rc;
+
+	*v = MAPE_CTR_PASS_NOT_OURS;
+	cfg = get_cfg();
+	if (!cfg)
+		return XDP_PASS;
+	rc = wan_outer(ctx, cfg, osrc);
+	if (rc <= 0) {
+		if (rc == 0)
+			return XDP_PASS;
+		*v = -rc;
+		return XDP_DROP;
+	}
+	l3 = rc & 0xff;
+	rc = parse_ipv4(ctx, CTX_XDP, l3, ctx_len(ctx, CTX_XDP), &p);
+	if (rc < 0) {
+		*v = -rc;
+		return XDP_DROP;
+	}
+	/* RFC 7597 s8.1: our address, a port of our set, a legitimate sender */
+	if (p.daddr != cfg->ipv4) {
+		*v = MAPE_CTR_DROP_NOT_OURS;
+		return XDP_DROP;
+	}
+	if (p.frag == FRAG_LATER) {
+		__builtin_memset(&fk, 0, sizeof(fk));
+		fk.src = p.saddr;
+		fk.dst = p.daddr;
+		fk.id = p.id;
+		fk.proto = p.proto;
+		fk.dir = 1;
+		fc = bpf_map_lookup_elem(&mape_frag, &fk);
+		if (!fc) {
+			*v = MAPE_CTR_DROP_FRAG;
+			return XDP_DROP;
+		}
+		if (!ip6_eq(osrc, fc->peer)) {
+			*v = MAPE_CTR_DROP_SPOOFED;
+			return XDP_DROP;
+		}
+		int_addr = fc->addr;
+		goto decap;
+	}
+	if (p.icmp_err) {
+		/* the quoted packet went out from us: its source is ours */
+		if (p.esaddr != cfg->ipv4) {
+			*v = MAPE_CTR_DROP_NOT_OURS;
+			return XDP_DROP;
+		}
+		proto = p.eproto;
+		port = p.esport;
+		rem = p.edaddr;
+		rport = proto == IPPROTO_ICMP ? 0 : p.edport;
+	} else {
+		proto = p.proto;
+		port = p.dport;
+		rem = p.saddr;
+		rport = proto == IPPROTO_ICMP ? 0 : p.sport;
+	}
+	if (mape_ps_index(&cfg->ps, bpf_ntohs(port)) < 0) {
+		*v = MAPE_CTR_DROP_PORT;
+		return XDP_DROP;
+	}
+	if (!outer_src_ok(cfg, osrc, p.icmp_err ? rem : p.saddr,
+			  p.icmp_err ? p.edport : p.sport)) {
+		*v = MAPE_CTR_DROP_SPOOFED;
+		return XDP_DROP;
+	}
+	rc = wan_session(cfg, &p, proto, port, rem, rport, &k);
+	if (rc < 0) {
+		*v = -rc;
+		return XDP_DROP;
+	}
+	if (rc == 1) {
+		int_addr = cfg->ipv4;	/* echo request to us: the kernel answers */
+		goto decap;
+	}
+	s = bpf_map_lookup_elem(&mape_out, &k);
+	if (!s) {
+		*v = MAPE_CTR_DROP_NO_SESSION;
+		return XDP_DROP;
+	}
+	int_addr = k.int_addr;
+	int_port = k.int_port;
+	if (!p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
+		s->pkts_in++;
+		if (proto == IPPROTO_TCP) {
+			s->last_ns = bpf_ktime_get_ns();
+			nat_tcp_state(cfg, s, p.tcp_flags, 0);
+		}
+	}
+	if (p.frag == FRAG_FIRST) {
+		__builtin_memset(&fk, 0, sizeof(fk));
+		fk.src = p.saddr;
+		fk.dst = p.daddr;
+		fk.id = p.id;
+		fk.proto = p.proto;
+		fk.dir = 1;
+		fv.addr = int_addr;
+		fv.ns = bpf_ktime_get_ns();
+		ip6_cpy(fv.peer, osrc);
+		bpf_map_update_elem(&mape_frag, &fk, &fv, BPF_ANY);
+	}
+	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
+	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
+		count(MAPE_CTR_EV_MSS_CLAMP, 0);
+	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port) :
+			  xlate_plain(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port);
+	if (rc) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	goto strip;
+decap:
+	if (p.frag == FRAG_LATER &&
+	    rewrite_field(ctx, CTX_XDP, p.l3 + 16, 4, p.daddr, int_addr, p.l3 + 10, CSUM_NONE, 0)) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+strip:
+	/* Drop the outer header: the IPv4 header moves to ETH_HLEN. */
+	if (bpf_xdp_adjust_head(ctx, (int)(l3 - ETH_HLEN))) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	return wan_deliver(ctx, cfg, &p, int_addr, v);
+}
+
+SEC("xdp")
+int mape_wan(struct xdp_md *ctx)
+{
+	__u32 len = xdp_len(ctx), v;
+	int act = wan_in(ctx, &v);
+
+	count(v, len);
+	return act;
+}
+
+/* ---------------------------------------------------------------- tunnel TC */
+
+static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
+{
+	struct mape_config *cfg;
+	struct mape_out_key k;
+	struct mape_session *s;
+	struct mape_frag_key fk;
+	struct mape_frag_val fv, *fc;
+	struct ipv6hdr h6 __attribute__((aligned(8)));
+	struct pkt4 p;
+	__u8 dst6[16] __attribute__((aligned(8)));
+	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
+	__be32 int_addr;
+	__be16 ext;
+	int rc;
+
+	*v = MAPE_CTR_PASS_NOT_OURS;
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	cfg = get_cfg();
+	if (!cfg) {
+		*v = MAPE_CTR_DROP_NO_CONFIG;
+		return TC_ACT_SHOT;
+	}
+	bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
+	rc = parse_ipv4(skb, CTX_TC, ETH_HLEN, skb->len, &p);
+	if (rc < 0) {
+		*v = -rc;
+		return TC_ACT_SHOT;
+	}
+	__builtin_memset(&fk, 0, sizeof(fk));
+	fk.src = p.saddr;
+	fk.dst = p.daddr;
+	fk.id = p.id;
+	fk.proto = p.proto;
+	if (p.frag == FRAG_LATER) {
+		/* only the address changes; the route is the first fragment's */
+		fc = bpf_map_lookup_elem(&mape_frag, &fk);
+		if (!fc) {
+			*v = MAPE_CTR_DROP_FRAG;
+			return TC_ACT_SHOT;
+		}
+		ip6_cpy(dst6, fc->peer);
+		if (rewrite_field(skb, CTX_TC, p.l3 + 12, 4, p.saddr, cfg->ipv4, p.l3 + 10,
+				  CSUM_NONE, 0))
+			goto encap_fail;
+		goto encap;
+	}
+	if (p.icmp_err) {
+		/* an error about an inbound packet: the quoted one was sent to us */
+		rc = p.eproto == IPPROTO_ICMP ? 0 : 1;
+		out_key_of(&k, p.eproto, p.edaddr, p.edport, p.esaddr, rc ? p.esport : 0);
+		s = bpf_map_lookup_elem(&mape_out, &k);
+		if (!s || p.saddr != p.edaddr) {
+			*v = MAPE_CTR_DROP_ICMP_ERR;
+			return TC_ACT_SHOT;
+		}
+		ext = s->ext_port;
+		outer_dst(cfg, p.daddr, p.esport, dst6);
+		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.edport, ext))
+			goto encap_fail;
+		goto encap;
+	}
+	out_key_pkt(&k, &p);
+	s = bpf_map_lookup_elem(&mape_out, &k);
+	if (!s) {
+		__u8 st = 0;
+
+		if (p.proto == IPPROTO_TCP)
+			st = (p.tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
+		rc = nat_create(cfg, &k, 0, st, 0);
+		if (rc < 0) {
+			*v = -rc;
+			return TC_ACT_SHOT;
+		}
+		s = bpf_map_lookup_elem(&mape_out, &k);
+		if (!s) {
+			*v = MAPE_CTR_DROP_TABLE_FULL;
+			return TC_ACT_SHOT;
+		}
+	}
+	ext = s->ext_port;
+	sess_out_touch(cfg, s, &p);
+	outer_dst(cfg, p.daddr, p.dport, dst6);
+	if (p.frag == FRAG_FIRST) {
+		fv.addr = cfg->ipv4;
+		fv.ns = bpf_ktime_get_ns();
+		ip6_cpy(fv.peer, dst6);
+		bpf_map_update_elem(&mape_frag, &fk, &fv, BPF_ANY);
+	}
+	if (p.proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN) &&
+	    mss_clamp(skb, CTX_TC, &p, cfg->mtu - 40) > 0)
+		count(MAPE_CTR_EV_MSS_CLAMP, 0);
+	if (xlate_plain(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.sport, ext))
+		goto encap_fail;
+encap:
+	/* 40 bytes after the MAC header; skb->protocol becomes IPv6 and GSO
+	 * packets are marked IPXIP6 so they segment correctly later. */
+	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+		goto encap_fail;
+	int_addr = skb->len - ETH_HLEN - IPV6_HLEN;
+	put_ip6hdr(&h6, (__u16)int_addr, cfg->ce_addr, dst6);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h6, sizeof(h6), 0) ||
+	    bpf_skb_store_bytes(skb, 12, &eth_p6, 2, 0))
+		goto encap_fail;
+	*v = MAPE_CTR_OUT_SLOW;
+	return bpf_redirect_neigh(cfg->wan_ifindex, NULL, 0, 0);
+encap_fail:
+	*v = MAPE_CTR_DROP_ENCAP;
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int mape_tun(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, v;
+	int act = tun_out(skb, &v);
+
+	count(v, len);
+	return act;
+}
+
+SEC("xdp")
+int mape_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}

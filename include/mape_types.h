@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mape_types.h - types shared by the BPF programs and mapectl: map keys and
+ * values, the configuration, counter names. Byte order is in the type:
+ * __be* is network order as on the wire, __u* is host order.
+ *
+ * Map values carry BTF (the object is built with -g), so
+ * `bpftool map dump pinned /sys/fs/bpf/mape/<map>` prints these structs.
+ */
+#ifndef MAPE_TYPES_H
+#define MAPE_TYPES_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#include <linux/bpf.h>
+#endif
+#include "mape_map.h"
+
+#define MAPE_PIN_DIR "/sys/fs/bpf/mape"
+
+/* Table sizes (entries). A session costs one mape_out, one mape_in entry. */
+#define MAPE_MAX_SESSIONS 65536
+#define MAPE_MAX_FMRS 1024
+#define MAPE_FRAG_ENTRIES 4096
+
+/* Protocol index of the per-port table: index = proto_idx * 65536 + port. */
+enum mape_proto_idx { MAPE_P_TCP = 0, MAPE_P_UDP = 1, MAPE_P_ICMP = 2, MAPE_P_NUM = 3 };
+
+/* Inbound filtering (RFC 4787 s5): address-dependent is the default. */
+enum mape_filtering { MAPE_FILTER_ADDR = 0, MAPE_FILTER_ENDPOINT = 1 };
+
+#define MAPE_CFG_ENABLED 0x1	/* configuration is complete: data path active */
+
+/* The single entry of mape_cfg: what `mapectl up` computed and set up. */
+struct mape_config {
+	__u8 ce_addr[16];	/* our CE IPv6 address (outer source) */
+	__u8 br_addr[16];	/* BR (outer destination of hub-and-spoke traffic) */
+	__be32 ipv4;		/* our external IPv4 address */
+	struct mape_portset ps;	/* our port set (PSID, offset, length) */
+	__u32 port_count;	/* mape_ps_count(&ps), cached */
+	__u8 iid;		/* MAPE_IID_* of this domain (FMR peers too) */
+	__u8 filtering;		/* enum mape_filtering */
+	__u16 mtu;		/* tunnel MTU (IPv4 packet size limit) */
+	__u32 flags;		/* MAPE_CFG_* */
+	__u32 wan_ifindex;	/* IPv6 uplink */
+	__u32 tun_ifindex;	/* mape0: the IPv4 face the kernel routes into */
+	__u32 tun_peer_ifindex;	/* its veth peer: inbound slow path enters here */
+	__u8 tun_mac[6];	/* MAC of mape0 (destination of slow-path frames) */
+	__u8 tun_peer_mac[6];	/* MAC of the peer (their source) */
+	__u32 to_tcp_est;	/* timeouts in seconds (RFC 5382, 4787, 5508) */
+	__u32 to_tcp_trans;
+	__u32 to_udp;
+	__u32 to_icmp;
+	__u32 icmp_rate;	/* ICMP errors we originate, per second (0: none) */
+	__u32 generation;	/* bumped by every `up` */
+};
+
+/* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */
+struct mape_fmr_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+/*
+ * Sessions. mape_out is keyed by the LAN side 5-tuple and owns the state
+ * and the expiry timer; mape_in maps the WAN side back to it.
+ */
+struct mape_out_key {
+	__be32 int_addr;	/* LAN host (or our own IPv4 for router traffic) */
+	__be32 rem_addr;	/* remote IPv4 */
+	__be16 int_port;	/* LAN port or ICMP echo identifier */
+	__be16 rem_port;	/* remote port; 0 for ICMP */
+	__u8 proto;		/* IPPROTO_TCP/UDP/ICMP */
+	__u8 pad[3];
+};
+
+enum mape_tcp_state {
+	MAPE_TCP_SYN_SENT = 1,	/* transitory until the other side answers */
+	MAPE_TCP_EST = 2,
+	MAPE_TCP_CLOSING = 3,	/* FIN or RST seen: transitory */
+};
+
+#define MAPE_SESS_INBOUND 0x1	/* created by an inbound packet (EIF/ADF) */
+
+struct mape_session {
+	struct bpf_timer timer;	/* expiry (no userspace involved) */
+	__u64 created_ns;	/* bpf_ktime_get_ns() clock */
+	__u64 last_ns;		/* last packet that refreshes the session */
+	__u64 pkts_out, pkts_in;
+	__be16 ext_port;	/* our external port / ICMP identifier */
+	__u8 state;		/* enum mape_tcp_state for TCP, 0 otherwise */
+	__u8 flags;		/* MAPE_SESS_* */
+	__u32 timeout;		/* seconds, from the state */
+};
+
+struct mape_in_key {
+	__be32 rem_addr;
+	__be16 ext_port;
+	__be16 rem_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct mape_in_val {
+	__be32 int_addr;
+	__be16 int_port;
+	__u16 pad;
+};
+
+/* mape_bind: endpoint-independent mapping, internal endpoint -> port. */
+struct mape_bind_key {
+	__be32 int_addr;
+	__be16 int_port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct mape_bind {
+	__be16 ext_port;
+	__u16 pad;
+	__u32 sessions;		/* live sessions using this binding */
+};
+
+/* mape_ports: per (protocol, external port): who uses it. */
+struct mape_port {
+	__u32 sessions;		/* live sessions on this port (0: free) */
+	__be32 int_addr;	/* the LAN endpoint that took it first */
+	__be16 int_port;
+	__u8 shared;		/* another endpoint overlaps on it (RFC 7857 s3.2) */
+	__u8 pad;
+};
+
+/* mape_adf: address-dependent filtering, (proto, port, remote addr) -> sessions. */
+struct mape_adf_key {
+	__be32 rem_addr;
+	__be16 ext_port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* mape_frag: the first fragment's decision for the rest (RFC 7597 s8.3). */
+struct mape_frag_key {
+	__be32 src;
+	__be32 dst;
+	__be16 id;
+	__u8 proto;
+	__u8 dir;		/* 0 outbound, 1 inbound */
+};
+
+struct mape_frag_val {
+	__u8 peer[16];		/* outer destination (outbound) or source (inbound) */
+	__u64 ns;		/* when the first fragment passed */
+	__be32 addr;		/* translated address (inbound: the LAN host) */
+	__u32 pad;
+};
+
+/*
+ * Counters: one per-CPU array, indexed by these names. Every packet a
+ * program sees ends in exactly one verdict counter (the *_ ones under
+ * "verdicts"); events are counted besides.
+ */
+#define MAPE_COUNTERS(X)                                                                      \
+	/* verdicts */                                                                        \
+	X(PASS_NOT_OURS, "pass_not_ours", "not MAP-E traffic of ours: passed untouched")      \
+	X(OUT_FAST, "out_fast", "LAN->WAN encapsulated in XDP (fast path)")                    \
+	X(OUT_SLOW, "out_slow", "LAN->WAN encapsulated at TC (slow path)")                     \
+	X(OUT_TO_KERNEL, "out_to_kernel", "LAN packet left to the kernel (no session/neigh)")  \
+	X(IN_FAST, "in_fast", "WAN->LAN decapsulated and redirected in XDP")                   \
+	X(IN_SLOW, "in_slow", "WAN->LAN decapsulated into the tunnel interface")              \
+	X(HAIRPIN, "hairpin", "LAN->own IPv4 mapped port: looped back to the LAN")             \
+	X(DROP_TRUNCATED, "drop_truncated", "packet shorter than its headers")                  \
+	X(DROP_BAD_HDR, "drop_bad_header", "malformed IPv4/IPv6 header or options")             \
+	X(DROP_SPOOFED, "drop_spoofed", "outer source is neither the BR nor the FMR CE (s8.1)") \
+	X(DROP_NOT_OURS, "drop_not_our_addr", "inner destination is not our IPv4 (s8.1)")       \
+	X(DROP_PORT, "drop_port_outside", "inner destination port not in our set (s8.1)")      \
+	X(DROP_NO_SESSION, "drop_no_session", "inbound packet without session")               \
+	X(DROP_FILTERED, "drop_filtered", "inbound refused by address-dependent filtering")    \
+	X(DROP_EXHAUSTED, "drop_ports_exhausted", "no tuple-unique port left (ICMP 13 sent)")   \
+	X(DROP_TABLE_FULL, "drop_table_full", "session table full (ICMP 13 sent)")             \
+	X(DROP_PROTO, "drop_proto", "IPv4 protocol the NAPT cannot translate")                  \
+	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
+	X(DROP_ICMP_ERR, "drop_icmp_error", "ICMP error about no known session")                \
+	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
+	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
+	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
+	X(DROP_TTL, "drop_ttl", "TTL expired at TC (kernel sends time-exceeded on the fast path)") \
+	/* events */                                                                          \
+	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
+	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
+	X(EV_EXPIRED, "session_expired", "sessions expired by timer")                          \
+	X(EV_MSS_CLAMP, "mss_clamped", "TCP MSS options lowered")                              \
+	X(EV_ICMP_SENT, "icmp_sent", "ICMP errors sent to LAN hosts")                          \
+	X(EV_ICMP_LIMITED, "icmp_rate_limited", "ICMP errors suppressed by the rate limit")   \
+	X(EV_TO_KERNEL_NEIGH, "to_kernel_neigh", "to the kernel: next hop not resolved")      \
+	X(EV_TO_KERNEL_MTU, "to_kernel_mtu", "to the kernel: needs fragmenting/ICMP")          \
+	X(EV_TO_KERNEL_TTL, "to_kernel_ttl", "to the kernel: TTL <= 1")                        \
+	X(EV_TO_KERNEL_LOCAL, "to_kernel_local", "to the kernel: router-local or not routed")
+
+#define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
+enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };
+#undef MAPE_CTR_ENUM
+
+struct mape_ctr {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif
