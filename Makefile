@@ -12,7 +12,7 @@ PYTHON   ?= /usr/bin/python3
 
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/armv7.*/arm/')
 CFLAGS   ?= -O2 -g
-CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -Iinclude -Iuser -I$(BUILD)
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -std=gnu11 -Iinclude -Iuser -I$(BUILD)
 LDLIBS   += -lbpf -lelf -lz -ljson-c
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	-Iinclude -Ibpf -I$(BUILD) -mcpu=v3
