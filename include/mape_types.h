@@ -18,6 +18,8 @@
 
 #define MAPE_PIN_DIR "/sys/fs/bpf/mape"
 
+#define MAPE_MAX_LANS 8
+
 /* Table sizes (entries). A session costs one mape_out, one mape_in entry. */
 #define MAPE_MAX_SESSIONS 65536
 #define MAPE_MAX_FMRS 1024
@@ -53,6 +55,13 @@ struct mape_config {
 	__u32 to_icmp;
 	__u32 icmp_rate;	/* ICMP errors we originate, per second (0: none) */
 	__u32 generation;	/* bumped by every `up` */
+	/* What `up` attached to, so that `down` removes exactly that. */
+	__u32 lan_ifindex[MAPE_MAX_LANS];
+	__u8 n_lans;
+	__u8 xdp_skb;		/* 1: generic (skb) XDP mode, 0: native */
+	__u8 ipv4_len;		/* our IPv4 prefix length (32 unless a prefix CE) */
+	__u8 pad;
+	struct mape_rule bmr;	/* the basic mapping rule (for status) */
 };
 
 /* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */

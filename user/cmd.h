@@ -16,5 +16,10 @@ struct mape_cmd {
 int mape_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_calc(int argc, char **argv);
+int cmd_up(int argc, char **argv);	/* cmd_up.c */
+int cmd_down(int argc, char **argv);
+int cmd_status(int argc, char **argv);	/* cmd_show.c */
+int cmd_stats(int argc, char **argv);
+int cmd_sessions(int argc, char **argv);
 
 #endif

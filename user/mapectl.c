@@ -13,6 +13,11 @@
 
 static const struct mape_cmd cmds[] = {
 	{ "calc", cmd_calc, "derive the MAP parameters of a CE from a prefix and rules" },
+	{ "up", cmd_up, "load, attach and configure the CE data path" },
+	{ "down", cmd_down, "remove exactly what up added" },
+	{ "status", cmd_status, "configuration, attachments, port-set usage" },
+	{ "stats", cmd_stats, "per-reason packet counters" },
+	{ "sessions", cmd_sessions, "NAPT sessions with state, age and time left" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,1005 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cmd_show.c - `mapectl status`, `stats` and `sessions`: read-only views of
+ * a running instance through its pinned maps (--pin-dir). Everything is
+ * read first; output starts only when nothing can fail any more.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include "cmd.h"
+#include "pin.h"
+
+enum { SHOW_PIN_DIR = 0x200, SHOW_JSON, SHOW_ALL, SHOW_PROTO };
+
+#define SHOW_COMMON_LONGOPTS                                            \
+	{ "pin-dir", required_argument, NULL, SHOW_PIN_DIR },           \
+	{ "json", no_argument, NULL, SHOW_JSON },                       \
+	{ "help", no_argument, NULL, 'h' }
+
+#define SHOW_COMMON_HELP                                                            \
+	"  --pin-dir DIR  pinned maps of the instance (default " MAPE_PIN_DIR ")\n"    \
+	"  --json         one JSON object\n"
+
+static const char *const proto_names[MAPE_P_NUM] = { "tcp", "udp", "icmp" };
+static const char *const proto_upper[MAPE_P_NUM] = { "TCP", "UDP", "ICMP" };
+
+struct show_args {
+	const char *pin_dir;
+	int json;
+	int all;		/* stats: zero counters too */
+	int proto;		/* sessions: IPPROTO_* filter, 0 = all */
+};
+
+/*
+ * Options common to the three commands. Returns 0 to go on, or 1 with
+ * *rc set to the exit code (--help, a usage or a value error).
+ */
+static int show_parse(int argc, char **argv, const struct option *opts, const char *usage,
+		      struct show_args *a, int *rc)
+{
+	int c;
+
+	a->pin_dir = MAPE_PIN_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			*rc = 0;
+			return 1;
+		case SHOW_PIN_DIR:
+			a->pin_dir = optarg;
+			break;
+		case SHOW_JSON:
+			a->json = 1;
+			break;
+		case SHOW_ALL:
+			a->all = 1;
+			break;
+		case SHOW_PROTO:
+			if (!strcmp(optarg, "tcp")) {
+				a->proto = IPPROTO_TCP;
+			} else if (!strcmp(optarg, "udp")) {
+				a->proto = IPPROTO_UDP;
+			} else if (!strcmp(optarg, "icmp")) {
+				a->proto = IPPROTO_ICMP;
+			} else {
+				*rc = mape_errorf("bad --proto '%s': want tcp, udp or icmp",
+						  optarg);
+				return 1;
+			}
+			break;
+		default:
+			fputs(usage, stderr);
+			*rc = 2;
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		*rc = mape_errorf("unexpected argument '%s'", argv[optind]);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Open a pinned map and check that its key and value sizes are the ones
+ * this mapectl was built with: the kernel writes value_size bytes (per CPU)
+ * into our buffers, so a mismatch must stop us.
+ */
+static int map_open(const char *dir, const char *name, __u32 key_size, __u32 value_size,
+		    __u32 *max_entries, char *err)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd, ret;
+
+	fd = mape_pin_open(dir, name, err);
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		ret = -errno;
+		snprintf(err, MAPE_ERRLEN, "cannot inspect %s/%s: %s", dir, name, strerror(errno));
+		goto fail;
+	}
+	if (info.key_size != key_size || info.value_size != value_size) {
+		ret = -EPROTO;
+		snprintf(err, MAPE_ERRLEN, "%s/%s has key/value size %u/%u, expected %u/%u: "
+			 "mapectl and the loaded data path differ", dir, name, info.key_size,
+			 info.value_size, key_size, value_size);
+		goto fail;
+	}
+	if (max_entries)
+		*max_entries = info.max_entries;
+	return fd;
+fail:
+	close(fd);
+	return ret;
+}
+
+static int proto_idx(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return MAPE_P_TCP;
+	case IPPROTO_UDP:
+		return MAPE_P_UDP;
+	case IPPROTO_ICMP:
+		return MAPE_P_ICMP;
+	}
+	return -1;
+}
+
+static void fmt_be32(__be32 addr, char *buf, size_t len)
+{
+	mape_fmt_ip4(ntohl(addr), buf, len);
+}
+
+static void print_json(json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED |
+					      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* ---- port-set usage (status, sessions) ---- */
+
+struct port_usage {
+	__u32 used, shared, total;
+	__u32 n_blocks, block_size;
+	__u32 *blocks;		/* ports in use per block */
+};
+
+static void usage_free(struct port_usage *u)
+{
+	for (int p = 0; p < MAPE_P_NUM; p++) {
+		free(u[p].blocks);
+		u[p].blocks = NULL;
+	}
+}
+
+/* For each protocol: which ports of our set mape_ports marks as in use. */
+static int read_port_usage(const char *dir, const struct mape_config *cfg,
+			   struct port_usage *u, char *err)
+{
+	const struct mape_portset *ps = &cfg->ps;
+	__u32 count = mape_ps_count(ps), n_blocks = mape_ps_blocks(ps), m = mape_ps_m(ps);
+	int fd, ret = 0;
+
+	memset(u, 0, sizeof(*u) * MAPE_P_NUM);
+	fd = map_open(dir, "mape_ports", sizeof(__u32), sizeof(struct mape_port), NULL, err);
+	if (fd < 0)
+		return fd;
+	for (int p = 0; p < MAPE_P_NUM; p++) {
+		u[p].total = count;
+		u[p].n_blocks = n_blocks;
+		u[p].block_size = count / n_blocks;
+		u[p].blocks = calloc(n_blocks, sizeof(*u[p].blocks));
+		if (!u[p].blocks) {
+			ret = -ENOMEM;
+			snprintf(err, MAPE_ERRLEN, "out of memory");
+			goto out;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			__u32 key = (__u32)p * 65536 + mape_ps_port(ps, i);
+			__u32 b = n_blocks > 1 ? i >> m : 0;
+			struct mape_port v;
+
+			if (bpf_map_lookup_elem(fd, &key, &v)) {
+				ret = -errno;
+				snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_ports[%u]: %s", dir,
+					 key, strerror(errno));
+				goto out;
+			}
+			if (!v.sessions)
+				continue;
+			u[p].used++;
+			if (v.shared)
+				u[p].shared++;
+			if (b < n_blocks)
+				u[p].blocks[b]++;
+		}
+	}
+out:
+	close(fd);
+	if (ret)
+		usage_free(u);
+	return ret;
+}
+
+/* ---- status ---- */
+
+struct xdp_att {
+	int attached;
+	const char *mode;
+	char prog[BPF_OBJ_NAME_LEN + 16];
+};
+
+struct iface {
+	__u32 ifindex;
+	int has_name;
+	char name[IF_NAMESIZE];
+	struct xdp_att xdp;
+};
+
+struct status {
+	struct iface wan, tun, tun_peer, lans[MAPE_MAX_LANS];
+	int has_tc;		/* query_tc(): 1 a program, 0 none, <0 errno */
+	char tc_prog[BPF_OBJ_NAME_LEN + 16];
+	__u32 fmrs;
+	__u32 sessions, per_proto[MAPE_P_NUM];
+	struct port_usage usage[MAPE_P_NUM];
+};
+
+/* Name of a loaded program by id; "id N" when it cannot be opened. */
+static void prog_name(__u32 id, char *buf, size_t len)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 info_len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	snprintf(buf, len, "id %u", id);
+	if (fd < 0)
+		return;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &info_len) && info.name[0])
+		snprintf(buf, len, "%s", info.name);
+	close(fd);
+}
+
+static void query_xdp(struct iface *ifc)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	const char *mode = NULL;
+	__u32 id;
+
+	memset(&ifc->xdp, 0, sizeof(ifc->xdp));
+	if (bpf_xdp_query(ifc->ifindex, 0, &q))
+		return;
+	id = q.prog_id;
+	switch (q.attach_mode) {
+	case XDP_ATTACHED_DRV:
+		mode = "native";
+		break;
+	case XDP_ATTACHED_SKB:
+		mode = "generic";
+		break;
+	case XDP_ATTACHED_HW:
+		mode = "offload";
+		break;
+	case XDP_ATTACHED_MULTI:	/* several modes at once: name the first */
+		if (q.drv_prog_id) {
+			id = q.drv_prog_id;
+			mode = "native";
+		} else if (q.skb_prog_id) {
+			id = q.skb_prog_id;
+			mode = "generic";
+		} else {
+			id = q.hw_prog_id;
+			mode = "offload";
+		}
+		break;
+	}
+	if (!id || !mode)
+		return;
+	ifc->xdp.attached = 1;
+	ifc->xdp.mode = mode;
+	prog_name(id, ifc->xdp.prog, sizeof(ifc->xdp.prog));
+}
+
+static void query_iface(struct iface *ifc, __u32 ifindex)
+{
+	memset(ifc, 0, sizeof(*ifc));
+	ifc->ifindex = ifindex;
+	if (!ifindex)
+		return;
+	ifc->has_name = if_indextoname(ifindex, ifc->name) != NULL;
+	query_xdp(ifc);
+}
+
+/*
+ * The tunnel's TC egress program (clsact, handle 1, priority 1): 1 with its
+ * name in buf, 0 when there is none (no filter, or no clsact qdisc at all),
+ * else a negative errno. libbpf would print the kernel's extack message for
+ * the expected "none" answers: its printer is off during the query.
+ */
+static int query_tc(__u32 ifindex, char *buf, size_t len)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+	libbpf_print_fn_t old;
+	int ret;
+
+	if (!ifindex)
+		return 0;
+	old = libbpf_set_print(NULL);
+	ret = bpf_tc_query(&hook, &opts);
+	libbpf_set_print(old);
+	if (ret == -ENOENT || ret == -EINVAL || (!ret && !opts.prog_id))
+		return 0;
+	if (ret)
+		return ret;
+	prog_name(opts.prog_id, buf, len);
+	return 1;
+}
+
+/* Number of keys of a map (any type with get_next_key). */
+static int count_keys(const char *dir, const char *name, __u32 key_size, __u32 value_size,
+		      __u32 *n, char *err)
+{
+	__u8 key[64], next[64];
+	__u32 max, limit;
+	void *prev = NULL;
+	int fd, ret = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	fd = map_open(dir, name, key_size, value_size, &max, err);
+	if (fd < 0)
+		return fd;
+	/* entries deleted under us restart the walk: bound it */
+	limit = max * 2 + 16;
+	for (*n = 0; *n < limit; (*n)++) {
+		if (bpf_map_get_next_key(fd, prev, next)) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				snprintf(err, MAPE_ERRLEN, "cannot walk %s/%s: %s", dir, name,
+					 strerror(errno));
+			}
+			break;
+		}
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	close(fd);
+	return ret;
+}
+
+/* Sessions per protocol from the keys of mape_out (no value needed). */
+static int count_sessions(const char *dir, struct status *st, char *err)
+{
+	struct mape_out_key key, next;
+	__u32 max, limit;
+	void *prev = NULL;
+	int fd, ret = 0;
+
+	fd = map_open(dir, "mape_out", sizeof(key), sizeof(struct mape_session), &max, err);
+	if (fd < 0)
+		return fd;
+	limit = max * 2 + 16;
+	for (__u32 n = 0; n < limit; n++) {
+		int p;
+
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				snprintf(err, MAPE_ERRLEN, "cannot walk %s/mape_out: %s", dir,
+					 strerror(errno));
+			}
+			break;
+		}
+		key = next;
+		prev = &key;
+		st->sessions++;
+		p = proto_idx(key.proto);
+		if (p >= 0)
+			st->per_proto[p]++;
+	}
+	close(fd);
+	return ret;
+}
+
+static int read_status(const char *dir, const struct mape_config *cfg, struct status *st,
+		       char *err)
+{
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = count_keys(dir, "mape_fmr", sizeof(struct mape_fmr_key), sizeof(struct mape_rule),
+			 &st->fmrs, err);
+	if (!ret)
+		ret = count_sessions(dir, st, err);
+	if (!ret)
+		ret = read_port_usage(dir, cfg, st->usage, err);
+	if (ret)
+		return ret;
+	query_iface(&st->wan, cfg->wan_ifindex);
+	query_iface(&st->tun, cfg->tun_ifindex);
+	query_iface(&st->tun_peer, cfg->tun_peer_ifindex);
+	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++)
+		query_iface(&st->lans[i], cfg->lan_ifindex[i]);
+	st->has_tc = query_tc(cfg->tun_ifindex, st->tc_prog, sizeof(st->tc_prog));
+	return 0;
+}
+
+static int all_zero(const __u8 *a, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i])
+			return 0;
+	return 1;
+}
+
+static json_object *iface_json(const struct iface *ifc)
+{
+	json_object *o, *x = NULL;
+
+	if (!ifc->ifindex)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "name", ifc->has_name ? json_object_new_string(ifc->name) : NULL);
+	json_object_object_add(o, "ifindex", json_object_new_int64(ifc->ifindex));
+	if (ifc->xdp.attached) {
+		x = json_object_new_object();
+		json_object_object_add(x, "prog", json_object_new_string(ifc->xdp.prog));
+		json_object_object_add(x, "mode", json_object_new_string(ifc->xdp.mode));
+	}
+	json_object_object_add(o, "xdp", x);
+	return o;
+}
+
+static void status_json(const struct mape_config *cfg, const struct status *st,
+			const char *ip4, const char *ce, const char *br)
+{
+	json_object *o = json_object_new_object(), *to = json_object_new_object();
+	json_object *ifs = json_object_new_object(), *lans = json_object_new_array();
+	json_object *sess = json_object_new_object(), *pu = json_object_new_object();
+	json_object *tun;
+
+	json_object_object_add(o, "ipv4", json_object_new_string(ip4));
+	json_object_object_add(o, "psid", json_object_new_int(cfg->ps.psid));
+	json_object_object_add(o, "psid_len", json_object_new_int(cfg->ps.len));
+	json_object_object_add(o, "psid_offset", json_object_new_int(cfg->ps.offset));
+	json_object_object_add(o, "port_count", json_object_new_int64(mape_ps_count(&cfg->ps)));
+	json_object_object_add(o, "ce_ipv6", json_object_new_string(ce));
+	json_object_object_add(o, "br", br ? json_object_new_string(br) : NULL);
+	json_object_object_add(o, "iid", json_object_new_string(mape_iid_name(cfg->iid)));
+	json_object_object_add(o, "mtu", json_object_new_int(cfg->mtu));
+	json_object_object_add(o, "filtering", json_object_new_string(
+				       cfg->filtering == MAPE_FILTER_ENDPOINT ? "endpoint" :
+										"address"));
+	json_object_object_add(to, "tcp_est", json_object_new_int64(cfg->to_tcp_est));
+	json_object_object_add(to, "tcp_trans", json_object_new_int64(cfg->to_tcp_trans));
+	json_object_object_add(to, "udp", json_object_new_int64(cfg->to_udp));
+	json_object_object_add(to, "icmp", json_object_new_int64(cfg->to_icmp));
+	json_object_object_add(o, "timeouts", to);
+
+	json_object_object_add(ifs, "wan", iface_json(&st->wan));
+	tun = iface_json(&st->tun);
+	if (tun)
+		json_object_object_add(tun, "tc_egress",
+				       st->has_tc > 0 ? json_object_new_string(st->tc_prog) : NULL);
+	json_object_object_add(ifs, "tun", tun);
+	json_object_object_add(ifs, "tun_peer", iface_json(&st->tun_peer));
+	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++)
+		json_object_array_add(lans, iface_json(&st->lans[i]));
+	json_object_object_add(ifs, "lans", lans);
+	json_object_object_add(o, "interfaces", ifs);
+
+	json_object_object_add(o, "fmrs", json_object_new_int64(st->fmrs));
+	json_object_object_add(sess, "total", json_object_new_int64(st->sessions));
+	for (int p = 0; p < MAPE_P_NUM; p++)
+		json_object_object_add(sess, proto_names[p],
+				       json_object_new_int64(st->per_proto[p]));
+	json_object_object_add(o, "sessions", sess);
+
+	for (int p = 0; p < MAPE_P_NUM; p++) {
+		const struct port_usage *u = &st->usage[p];
+		json_object *e = json_object_new_object(), *b = json_object_new_array();
+
+		json_object_object_add(e, "used", json_object_new_int64(u->used));
+		json_object_object_add(e, "shared", json_object_new_int64(u->shared));
+		json_object_object_add(e, "total", json_object_new_int64(u->total));
+		for (__u32 i = 0; i < u->n_blocks; i++)
+			json_object_array_add(b, json_object_new_int64(u->blocks[i]));
+		json_object_object_add(e, "blocks", b);
+		json_object_object_add(pu, proto_names[p], e);
+	}
+	json_object_object_add(o, "port_usage", pu);
+	print_json(o);
+}
+
+static void print_iface(const char *label, const struct iface *ifc, const char *tc)
+{
+	printf("%-13s", label);
+	if (!ifc->ifindex) {
+		printf("none\n");
+		return;
+	}
+	printf("%s (ifindex %u), XDP ", ifc->has_name ? ifc->name : "?", ifc->ifindex);
+	if (ifc->xdp.attached)
+		printf("%s (%s)", ifc->xdp.prog, ifc->xdp.mode);
+	else
+		printf("none");
+	if (tc)
+		printf(", TC egress %s", tc);
+	putchar('\n');
+}
+
+/* "blocks: 3/16 1/16 0/16 ...", wrapped at 100 columns; a summary beyond 64 blocks. */
+static void print_blocks(const struct port_usage *u)
+{
+	const int indent = 9;
+	int col = indent + 7;
+
+	printf("%*sblocks:", indent, "");
+	if (u->n_blocks > 64) {
+		__u32 busy = 0;
+
+		for (__u32 i = 0; i < u->n_blocks; i++)
+			busy += u->blocks[i] != 0;
+		printf(" %u of %u with ports in use (--json lists each)\n", busy, u->n_blocks);
+		return;
+	}
+	for (__u32 i = 0; i < u->n_blocks; i++) {
+		char b[24];
+		int len = snprintf(b, sizeof(b), "%u/%u", u->blocks[i], u->block_size);
+
+		if (col + 1 + len > 100) {
+			printf("\n%*s", indent + 7, "");
+			col = indent + 7;
+		}
+		printf(" %s", b);
+		col += 1 + len;
+	}
+	putchar('\n');
+}
+
+static void status_text(const struct mape_config *cfg, const struct status *st,
+			const char *ip4, const char *ce, const char *br)
+{
+	__u32 count = mape_ps_count(&cfg->ps), blocks = mape_ps_blocks(&cfg->ps);
+	char tc[80];
+
+	printf("IPv4:        %s\n", ip4);
+	printf("PSID:        %u (0x%x), length %u, offset %u\n", cfg->ps.psid, cfg->ps.psid,
+	       cfg->ps.len, cfg->ps.offset);
+	if (blocks > 1)
+		printf("ports:       %u (%u blocks of %u)\n", count, blocks, count / blocks);
+	else
+		printf("ports:       %u\n", count);
+	printf("CE IPv6:     %s (%s interface identifier)\n", ce, mape_iid_name(cfg->iid));
+	printf("BR:          %s\n", br ? br : "none");
+	printf("tunnel MTU:  %u\n", cfg->mtu);
+	printf("filtering:   %s\n", cfg->filtering == MAPE_FILTER_ENDPOINT ?
+				    "endpoint-independent" : "address-dependent");
+	printf("timeouts:    TCP established %us, TCP transitory %us, UDP %us, ICMP %us\n",
+	       cfg->to_tcp_est, cfg->to_tcp_trans, cfg->to_udp, cfg->to_icmp);
+	print_iface("WAN:", &st->wan, NULL);
+	if (st->has_tc < 0)
+		snprintf(tc, sizeof(tc), "? (%s)", strerror(-st->has_tc));
+	else
+		snprintf(tc, sizeof(tc), "%s", st->has_tc ? st->tc_prog : "none");
+	print_iface("tunnel:", &st->tun, tc);
+	print_iface("tunnel peer:", &st->tun_peer, NULL);
+	if (!cfg->n_lans)
+		printf("LAN:         none\n");
+	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++)
+		print_iface("LAN:", &st->lans[i], NULL);
+	printf("FMRs:        %u\n", st->fmrs);
+	printf("sessions:    %u (TCP %u, UDP %u, ICMP %u)\n", st->sessions,
+	       st->per_proto[MAPE_P_TCP], st->per_proto[MAPE_P_UDP], st->per_proto[MAPE_P_ICMP]);
+	printf("port usage:\n");
+	for (int p = 0; p < MAPE_P_NUM; p++) {
+		const struct port_usage *u = &st->usage[p];
+
+		printf("  %-6s %u/%u in use, %u shared\n", proto_upper[p], u->used, u->total,
+		       u->shared);
+		if (u->n_blocks > 1)
+			print_blocks(u);
+	}
+}
+
+static const char status_usage[] =
+	"usage: mapectl status [--pin-dir DIR] [--json]\n"
+	"\n"
+	"Configuration of the running instance, its attachments and the use of its port set.\n"
+	"\n"
+	SHOW_COMMON_HELP;
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = { SHOW_COMMON_LONGOPTS, { 0 } };
+	struct show_args a = { 0 };
+	struct mape_config cfg;
+	struct status *st;
+	char err[MAPE_ERRLEN], ip4[32], ce[64], br[64];
+	int rc, ret;
+
+	if (show_parse(argc, argv, opts, status_usage, &a, &rc))
+		return rc;
+	ret = mape_read_cfg(a.pin_dir, &cfg, err);
+	if (ret)
+		return mape_errorf("%s", err);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return mape_errorf("out of memory");
+	ret = read_status(a.pin_dir, &cfg, st, err);
+	if (ret) {
+		free(st);
+		return mape_errorf("%s", err);
+	}
+
+	fmt_be32(cfg.ipv4, ip4, sizeof(ip4));
+	if (cfg.ipv4_len && cfg.ipv4_len < 32)
+		snprintf(ip4 + strlen(ip4), sizeof(ip4) - strlen(ip4), "/%u", cfg.ipv4_len);
+	mape_fmt_ip6(cfg.ce_addr, ce, sizeof(ce));
+	mape_fmt_ip6(cfg.br_addr, br, sizeof(br));
+	if (a.json)
+		status_json(&cfg, st, ip4, ce, all_zero(cfg.br_addr, 16) ? NULL : br);
+	else
+		status_text(&cfg, st, ip4, ce, all_zero(cfg.br_addr, 16) ? NULL : br);
+	usage_free(st->usage);
+	free(st);
+	return 0;
+}
+
+/* ---- stats ---- */
+
+#define SHOW_CTR_NAME(id, name, help) name,
+#define SHOW_CTR_HELP(id, name, help) help,
+static const char *const ctr_names[MAPE_CTR_MAX] = { MAPE_COUNTERS(SHOW_CTR_NAME) };
+static const char *const ctr_help[MAPE_CTR_MAX] = { MAPE_COUNTERS(SHOW_CTR_HELP) };
+#undef SHOW_CTR_NAME
+#undef SHOW_CTR_HELP
+
+/* Sum every counter over the possible CPUs. */
+static int read_counters(const char *dir, struct mape_ctr *sum, char *err)
+{
+	struct mape_ctr *vals;
+	int fd, ncpus, ret = 0;
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		snprintf(err, MAPE_ERRLEN, "cannot count possible CPUs: %s", strerror(-ncpus));
+		return ncpus < 0 ? ncpus : -EINVAL;
+	}
+	fd = map_open(dir, "mape_stats", sizeof(__u32), sizeof(struct mape_ctr), NULL, err);
+	if (fd < 0)
+		return fd;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals) {
+		close(fd);
+		snprintf(err, MAPE_ERRLEN, "out of memory");
+		return -ENOMEM;
+	}
+	for (__u32 c = 0; c < MAPE_CTR_MAX; c++) {
+		sum[c].packets = sum[c].bytes = 0;
+		if (bpf_map_lookup_elem(fd, &c, vals)) {
+			ret = -errno;
+			snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_stats[%s]: %s", dir,
+				 ctr_names[c], strerror(errno));
+			break;
+		}
+		for (int i = 0; i < ncpus; i++) {
+			sum[c].packets += vals[i].packets;
+			sum[c].bytes += vals[i].bytes;
+		}
+	}
+	free(vals);
+	close(fd);
+	return ret;
+}
+
+static const char stats_usage[] =
+	"usage: mapectl stats [--pin-dir DIR] [--json] [--all]\n"
+	"\n"
+	"Packet counters of the data path, summed over CPUs: every packet ends in one\n"
+	"verdict counter; events are counted besides.\n"
+	"\n"
+	SHOW_COMMON_HELP
+	"  --all          list counters that are zero too (--json always does)\n";
+
+int cmd_stats(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		SHOW_COMMON_LONGOPTS,
+		{ "all", no_argument, NULL, SHOW_ALL },
+		{ 0 },
+	};
+	struct mape_ctr sum[MAPE_CTR_MAX];
+	struct show_args a = { 0 };
+	struct mape_config cfg;
+	char err[MAPE_ERRLEN];
+	int rc, shown = 0;
+
+	if (show_parse(argc, argv, opts, stats_usage, &a, &rc))
+		return rc;
+	if (mape_read_cfg(a.pin_dir, &cfg, err) || read_counters(a.pin_dir, sum, err))
+		return mape_errorf("%s", err);
+
+	if (a.json) {
+		json_object *o = json_object_new_object(), *ctrs = json_object_new_object();
+
+		for (int c = 0; c < MAPE_CTR_MAX; c++) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "packets",
+					       json_object_new_uint64(sum[c].packets));
+			json_object_object_add(e, "bytes", json_object_new_uint64(sum[c].bytes));
+			json_object_object_add(ctrs, ctr_names[c], e);
+		}
+		json_object_object_add(o, "counters", ctrs);
+		print_json(o);
+		return 0;
+	}
+	for (int c = 0; c < MAPE_CTR_MAX; c++) {
+		if (!a.all && !sum[c].packets && !sum[c].bytes)
+			continue;
+		printf("%-22s %12llu %15llu  %s\n", ctr_names[c],
+		       (unsigned long long)sum[c].packets, (unsigned long long)sum[c].bytes,
+		       ctr_help[c]);
+		shown++;
+	}
+	if (!shown)
+		printf("all counters are zero (--all lists them)\n");
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+struct sess {
+	struct mape_out_key key;
+	struct mape_session val;
+};
+
+static int sess_cmp(const void *pa, const void *pb)
+{
+	const struct sess *a = pa, *b = pb;
+	int ia = proto_idx(a->key.proto), ib = proto_idx(b->key.proto);
+	__u16 ea = ntohs(a->val.ext_port), eb = ntohs(b->val.ext_port);
+
+	/* unknown protocols (none expected) last, by number */
+	if (ia < 0)
+		ia = MAPE_P_NUM + a->key.proto;
+	if (ib < 0)
+		ib = MAPE_P_NUM + b->key.proto;
+	if (ia != ib)
+		return ia < ib ? -1 : 1;
+	if (ea != eb)
+		return ea < eb ? -1 : 1;
+	/* then the whole key: equal keys are the duplicates of a restarted walk */
+	return memcmp(&a->key, &b->key, sizeof(a->key));
+}
+
+/* Every entry of mape_out (of one protocol when proto != 0), sorted. */
+static int read_sessions(const char *dir, int proto, struct sess **out, size_t *n_out,
+			 char *err)
+{
+	struct mape_out_key key, next;
+	struct sess *v = NULL;
+	size_t n = 0, cap = 0;
+	__u32 max, limit;
+	void *prev = NULL;
+	int fd, ret = 0;
+
+	fd = map_open(dir, "mape_out", sizeof(key), sizeof(struct mape_session), &max, err);
+	if (fd < 0)
+		return fd;
+	limit = max * 2 + 16;
+	for (__u32 i = 0; i < limit; i++) {
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				snprintf(err, MAPE_ERRLEN, "cannot walk %s/mape_out: %s", dir,
+					 strerror(errno));
+			}
+			break;
+		}
+		key = next;
+		prev = &key;
+		if (proto && key.proto != proto)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct sess *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				ret = -ENOMEM;
+				snprintf(err, MAPE_ERRLEN, "out of memory");
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[n].key = key;
+		if (bpf_map_lookup_elem(fd, &key, &v[n].val)) {
+			if (errno == ENOENT)	/* expired meanwhile */
+				continue;
+			ret = -errno;
+			snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_out: %s", dir,
+				 strerror(errno));
+			break;
+		}
+		n++;
+	}
+	close(fd);
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	if (n) {
+		size_t j = 1;
+
+		qsort(v, n, sizeof(*v), sess_cmp);
+		/* drop duplicates (a walk restarts when its cursor entry is deleted) */
+		for (size_t i = 1; i < n; i++)
+			if (memcmp(&v[i].key, &v[j - 1].key, sizeof(v[i].key)))
+				v[j++] = v[i];
+		n = j;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static const char *proto_name(__u8 proto, char *buf, size_t len)
+{
+	int p = proto_idx(proto);
+
+	if (p >= 0)
+		return proto_names[p];
+	snprintf(buf, len, "%u", proto);
+	return buf;
+}
+
+static const char *state_name(const struct sess *s)
+{
+	if (s->key.proto != IPPROTO_TCP)
+		return NULL;
+	switch (s->val.state) {
+	case MAPE_TCP_SYN_SENT:
+		return "syn_sent";
+	case MAPE_TCP_EST:
+		return "established";
+	case MAPE_TCP_CLOSING:
+		return "closing";
+	}
+	return NULL;
+}
+
+/* Times of a session in seconds, from the bpf_ktime_get_ns() clock. */
+struct sess_times {
+	__u64 age, idle, left;
+};
+
+static struct sess_times sess_times(const struct sess *s, __u64 now)
+{
+	__u64 last = s->val.last_ns ? s->val.last_ns : s->val.created_ns;
+	struct sess_times t;
+
+	t.age = now > s->val.created_ns ? (now - s->val.created_ns) / 1000000000ULL : 0;
+	t.idle = now > last ? (now - last) / 1000000000ULL : 0;
+	t.left = s->val.timeout > t.idle ? s->val.timeout - t.idle : 0;
+	return t;
+}
+
+static void sessions_json(const struct sess *v, size_t n, __u64 now)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	char ia[16], ra[16], pb[8];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct sess *s = &v[i];
+		struct sess_times t = sess_times(s, now);
+		const char *state = state_name(s);
+		const char *pn = proto_name(s->key.proto, pb, sizeof(pb));
+		json_object *e = json_object_new_object();
+
+		fmt_be32(s->key.int_addr, ia, sizeof(ia));
+		fmt_be32(s->key.rem_addr, ra, sizeof(ra));
+		json_object_object_add(e, "proto", json_object_new_string(pn));
+		json_object_object_add(e, "int_addr", json_object_new_string(ia));
+		json_object_object_add(e, "int_port", json_object_new_int(ntohs(s->key.int_port)));
+		json_object_object_add(e, "ext_port", json_object_new_int(ntohs(s->val.ext_port)));
+		json_object_object_add(e, "rem_addr", json_object_new_string(ra));
+		json_object_object_add(e, "rem_port", json_object_new_int(ntohs(s->key.rem_port)));
+		json_object_object_add(e, "state", state ? json_object_new_string(state) : NULL);
+		json_object_object_add(e, "inbound",
+				       json_object_new_boolean(s->val.flags & MAPE_SESS_INBOUND));
+		json_object_object_add(e, "age", json_object_new_uint64(t.age));
+		json_object_object_add(e, "idle", json_object_new_uint64(t.idle));
+		json_object_object_add(e, "timeout", json_object_new_int64(s->val.timeout));
+		json_object_object_add(e, "expires_in", json_object_new_uint64(t.left));
+		json_object_object_add(e, "pkts_out", json_object_new_uint64(s->val.pkts_out));
+		json_object_object_add(e, "pkts_in", json_object_new_uint64(s->val.pkts_in));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "sessions", arr);
+	print_json(o);
+}
+
+static void sessions_text(const struct sess *v, size_t n, __u64 now,
+			  const struct port_usage *u)
+{
+	char ia[24], ra[24], pb[8];
+
+	printf("%-5s %-21s %5s %-21s %-11s %-5s %7s %6s %6s %10s %10s\n", "PROTO", "INTERNAL",
+	       "EXT", "REMOTE", "STATE", "FLAGS", "AGE", "IDLE", "LEFT", "PKTS_OUT", "PKTS_IN");
+	for (size_t i = 0; i < n; i++) {
+		const struct sess *s = &v[i];
+		struct sess_times t = sess_times(s, now);
+		const char *state = state_name(s);
+
+		fmt_be32(s->key.int_addr, ia, sizeof(ia));
+		snprintf(ia + strlen(ia), sizeof(ia) - strlen(ia), ":%u", ntohs(s->key.int_port));
+		fmt_be32(s->key.rem_addr, ra, sizeof(ra));
+		if (s->key.proto != IPPROTO_ICMP)
+			snprintf(ra + strlen(ra), sizeof(ra) - strlen(ra), ":%u",
+				 ntohs(s->key.rem_port));
+		printf("%-5s %-21s %5u %-21s %-11s %-5s %7llu %6llu %6llu %10llu %10llu\n",
+		       proto_name(s->key.proto, pb, sizeof(pb)), ia, ntohs(s->val.ext_port), ra,
+		       state ? state : "-", s->val.flags & MAPE_SESS_INBOUND ? "in" : "-",
+		       (unsigned long long)t.age, (unsigned long long)t.idle,
+		       (unsigned long long)t.left, (unsigned long long)s->val.pkts_out,
+		       (unsigned long long)s->val.pkts_in);
+	}
+	printf("%zu session%s, ports in use: TCP %u/%u, UDP %u/%u, ICMP %u/%u\n", n,
+	       n == 1 ? "" : "s", u[MAPE_P_TCP].used, u[MAPE_P_TCP].total, u[MAPE_P_UDP].used,
+	       u[MAPE_P_UDP].total, u[MAPE_P_ICMP].used, u[MAPE_P_ICMP].total);
+}
+
+static const char sessions_usage[] =
+	"usage: mapectl sessions [--pin-dir DIR] [--json] [--proto tcp|udp|icmp]\n"
+	"\n"
+	"NAPT sessions, by protocol and external port: internal and remote endpoints,\n"
+	"TCP state, age, idle time and time left before expiry (seconds), packets.\n"
+	"\n"
+	SHOW_COMMON_HELP
+	"  --proto P      only sessions of protocol P (tcp, udp or icmp)\n";
+
+int cmd_sessions(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		SHOW_COMMON_LONGOPTS,
+		{ "proto", required_argument, NULL, SHOW_PROTO },
+		{ 0 },
+	};
+	struct port_usage usage[MAPE_P_NUM];
+	struct show_args a = { 0 };
+	struct mape_config cfg;
+	struct sess *v = NULL;
+	char err[MAPE_ERRLEN];
+	size_t n = 0;
+	int rc, ret;
+
+	if (show_parse(argc, argv, opts, sessions_usage, &a, &rc))
+		return rc;
+	ret = mape_read_cfg(a.pin_dir, &cfg, err);
+	if (!ret)
+		ret = read_sessions(a.pin_dir, a.proto, &v, &n, err);
+	if (ret)
+		return mape_errorf("%s", err);
+	if (!a.json) {
+		ret = read_port_usage(a.pin_dir, &cfg, usage, err);
+		if (ret) {
+			free(v);
+			return mape_errorf("%s", err);
+		}
+		sessions_text(v, n, now_ns(), usage);
+		usage_free(usage);
+	} else {
+		sessions_json(v, n, now_ns());
+	}
+	free(v);
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netcfg.h - the few network-configuration steps of `up`/`down`: running
+ * iproute2 (no shell: argv as given), interface facts via ioctl (correct
+ * under `nsenter --net`, where /sys belongs to another namespace), sysctls.
+ */
+#ifndef MAPE_NETCFG_H
+#define MAPE_NETCFG_H
+
+#include "mape.h"
+
+/* Run `ip ARGS...` (NULL-terminated); on failure err gets the command and
+ * ip's first error line. quiet: failure is expected and not an error. */
+int mape_ip(char *err, int quiet, ...) __attribute__((sentinel));
+int mape_if_mac(const char *ifname, __u8 mac[6], char *err);
+int mape_if_mtu(const char *ifname, unsigned int *mtu, char *err);
+/* Write a value to /proc/sys/<path>. */
+int mape_sysctl(const char *path, const char *val, char *err);
+
+#endif

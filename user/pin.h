@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pin.h - access to a running instance through its pinned maps
+ * (--pin-dir, default /sys/fs/bpf/mape), for every command but calc.
+ */
+#ifndef MAPE_PIN_H
+#define MAPE_PIN_H
+
+#include "mape.h"
+#include "mape_types.h"
+
+/* Make sure a bpffs is mounted at (or above) dir; mount one at
+ * /sys/fs/bpf when missing (ip netns exec gives each command a fresh /sys). */
+int mape_bpffs_ensure(const char *dir, char *err);
+/*
+ * The path where dir really is: dir itself when its bpffs is mounted here;
+ * under `ip netns exec` (a fresh /sys hides the host's bpffs) the host's
+ * /proc/1/root/<dir>; else a bpffs is mounted at /sys/fs/bpf. out >= 512.
+ */
+int mape_pin_resolve(const char *dir, char *out, size_t len, char *err);
+/* fd of the pinned object dir/name, or negative errno with err set. */
+int mape_pin_open(const char *dir, const char *name, char *err);
+/* The instance's configuration; -ENOENT (err says "not up") when absent. */
+int mape_read_cfg(const char *dir, struct mape_config *cfg, char *err);
+
+#endif
