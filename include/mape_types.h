@@ -214,4 +214,48 @@ struct mape_ctr {
 	__u64 bytes;
 };
 
+/* ---- BR mode (bpf/mape_br.bpf.c) ---- */
+
+#define MAPE_BR_PIN_DIR "/sys/fs/bpf/mape-br"
+#define MAPE_BR_MAX_RULES 4096
+
+/* The single entry of mape_br_cfg, written by `mapectl br up`. */
+struct mape_br_config {
+	__u8 br_addr[16];	/* our BR address (outer source / decap destination) */
+	__u32 flags;		/* MAPE_CFG_ENABLED */
+	__u32 v6_ifindex;	/* IPv6 side (towards the CEs) */
+	__u32 v4_ifindex;	/* IPv4 side (towards the internet) */
+	__u32 tun_ifindex;	/* mapebr0: kernel-routed IPv4 to the CEs enters here */
+	__u32 tun_peer_ifindex;	/* its veth peer: decapsulated packets enter the kernel here */
+	__u8 tun_mac[6];
+	__u8 tun_peer_mac[6];
+	__u8 iid;		/* MAPE_IID_* of the domain */
+	__u8 xdp_skb;
+	__u16 mtu;		/* IPv4 MTU towards the CEs (v6 MTU - 40) */
+};
+
+/* mape_br_rules: LPM trie over IPv4 prefixes -> rule (key: struct mape_fmr_key). */
+
+#define MAPE_BR_COUNTERS(X)                                                                   \
+	X(PASS_NOT_OURS, "pass_not_ours", "not MAP-E traffic: passed untouched")               \
+	X(DECAP_FAST, "decap_fast", "CE->internet decapsulated and redirected in XDP")         \
+	X(DECAP_SLOW, "decap_slow", "CE->internet decapsulated into the kernel")               \
+	X(ENCAP_FAST, "encap_fast", "internet->CE encapsulated in XDP")                        \
+	X(ENCAP_SLOW, "encap_slow", "internet->CE encapsulated at TC (kernel-routed)")          \
+	X(TO_KERNEL, "to_kernel", "IPv4 to a CE left to the kernel (TTL, neighbour, MTU)")     \
+	X(DROP_TRUNCATED, "drop_truncated", "packet shorter than its headers")                  \
+	X(DROP_BAD_HDR, "drop_bad_header", "malformed IPv4 header")                             \
+	X(DROP_NO_RULE, "drop_no_rule", "decapsulated source covered by no rule")               \
+	X(DROP_SPOOFED, "drop_spoofed", "outer source is not the CE of the inner source (s8.1)") \
+	X(DROP_PORT, "drop_port_outside", "port outside every CE's port set")                  \
+	X(DROP_PROTO, "drop_proto", "IPv4 protocol without ports")                              \
+	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
+	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header we do not handle")          \
+	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
+	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")
+
+#define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,
+enum mape_br_counter { MAPE_BR_COUNTERS(MAPE_BR_CTR_ENUM) MAPE_BR_CTR_MAX };
+#undef MAPE_BR_CTR_ENUM
+
 #endif

@@ -28,6 +28,7 @@
 #include "cmd.h"
 #include "input.h"
 #include "netcfg.h"
+#include "attach.h"
 #include "pin.h"
 #include "mape_ce.skel.h"
 
@@ -61,13 +62,6 @@ struct up_opts {
 	int n_lans, xdp_skb;
 	unsigned long mtu, filtering, to[4], icmp_rate;
 };
-
-static const char *const prog_names[] = { "mape_lan", "mape_wan", "mape_tun", "mape_pass" };
-
-static void peer_name(const char *tun, char *buf)
-{
-	snprintf(buf, IFNAMSIZ, "%s-p", tun);
-}
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 {
@@ -183,167 +177,16 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 	return 0;
 }
 
-/* Name of the XDP program attached to ifindex in the given mode, "" if none. */
-static int xdp_attached(int ifindex, int skb_mode, char *name, size_t len)
-{
-	__u32 id = 0;
-	struct bpf_prog_info info = {};
-	__u32 ilen = sizeof(info);
-	int fd;
-
-	name[0] = 0;
-	if (bpf_xdp_query_id(ifindex, skb_mode ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE, &id) ||
-	    !id)
-		return 0;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0)
-		return -errno;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &ilen))
-		snprintf(name, len, "%s", info.name);
-	close(fd);
-	return 1;
-}
-
-/* Refuse an interface whose XDP hook holds someone else's program. */
-static int check_xdp_free(const char *ifname, char *err)
-{
-	int ifindex = if_nametoindex(ifname);
-	char name[32];
-
-	for (int skb = 0; skb < 2; skb++)
-		if (xdp_attached(ifindex, skb, name, sizeof(name)) > 0 &&
-		    strncmp(name, "mape_", 5)) {
-			snprintf(err, MAPE_ERRLEN,
-				 "interface %s already has XDP program '%s' attached: detach it first",
-				 ifname, name);
-			return -EBUSY;
-		}
-	return 0;
-}
-
-/* Detach our program from the given mode (skb 0: native, 1: generic). */
-static void xdp_detach_mode(int ifindex, int skb)
-{
-	char name[32];
-
-	if (ifindex > 0 && xdp_attached(ifindex, skb, name, sizeof(name)) > 0 &&
-	    !strncmp(name, "mape_", 5))
-		bpf_xdp_detach(ifindex, skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE, NULL);
-}
-
-static int xdp_attach(int ifindex, int prog_fd, int skb, const char *ifname, char *err)
-{
-	int ret;
-
-	/* the other mode may hold our program from an earlier run */
-	xdp_detach_mode(ifindex, !skb);
-	ret = bpf_xdp_attach(ifindex, prog_fd, skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE,
-			     NULL);
-	if (ret)
-		snprintf(err, MAPE_ERRLEN, "cannot attach XDP (%s mode) to %s: %s",
-			 skb ? "skb" : "native", ifname, strerror(-ret));
-	return ret;
-}
-
-static int tc_attach(int ifindex, int prog_fd, const char *ifname, char *err)
-{
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1, .prog_fd = prog_fd,
-			    .flags = BPF_TC_F_REPLACE);
-	int ret = bpf_tc_hook_create(&hook);
-
-	if (ret && ret != -EEXIST) {
-		snprintf(err, MAPE_ERRLEN, "cannot create clsact on %s: %s", ifname,
-			 strerror(-ret));
-		return ret;
-	}
-	ret = bpf_tc_attach(&hook, &opts);
-	if (ret)
-		snprintf(err, MAPE_ERRLEN, "cannot attach TC egress program to %s: %s", ifname,
-			 strerror(-ret));
-	return ret;
-}
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (getenv("MAPECTL_DEBUG"))
-		return vfprintf(stderr, fmt, ap);
-	return 0;
-}
-
-/* Open and load the programs, their maps pinned under dir (reused if there). */
-static int load(const char *dir, struct mape_ce **out, char *err)
-{
-	struct mape_ce *skel;
-	struct bpf_map *map;
-	char path[512];
-	int ret;
-
-	libbpf_set_print(libbpf_quiet);
-	skel = mape_ce__open();
-	if (!skel) {
-		snprintf(err, MAPE_ERRLEN, "cannot open the BPF object: %s", strerror(errno));
-		return -errno;
-	}
-	bpf_object__for_each_map(map, skel->obj) {
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
-		bpf_map__set_pin_path(map, path);
-	}
-	ret = mape_ce__load(skel);
-	if (ret) {
-		snprintf(err, MAPE_ERRLEN,
-			 "cannot load the BPF programs: %s (kernel too old, not root, or maps "
-			 "pinned in %s by another version: run mapectl down; MAPECTL_DEBUG=1 "
-			 "shows the verifier log)", strerror(-ret), dir);
-		mape_ce__destroy(skel);
-		return ret;
-	}
-	*out = skel;
-	return 0;
-}
-
-static int pin_progs(struct mape_ce *skel, const char *dir, char *err)
-{
-	struct bpf_program *prog;
-	char path[512];
-	int ret;
-
-	bpf_object__for_each_program(prog, skel->obj) {
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_program__name(prog));
-		unlink(path);
-		ret = bpf_program__pin(prog, path);
-		if (ret) {
-			snprintf(err, MAPE_ERRLEN, "cannot pin %s: %s", path, strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
-/* Delete every key of a hash map. */
-static void map_clear(int fd, size_t key_size)
-{
-	char key[64], next[64];
-
-	if (key_size > sizeof(key))
-		return;
-	while (!bpf_map_get_next_key(fd, NULL, next)) {
-		memcpy(key, next, key_size);
-		if (bpf_map_delete_elem(fd, key))
-			break;
-	}
-}
-
 /* Our IPv4 address or port set changed: no session is valid any more. */
 static void flush_sessions(struct mape_ce *skel, const struct mape_config *old)
 {
 	struct mape_port zero = {};
 
-	map_clear(bpf_map__fd(skel->maps.mape_out), sizeof(struct mape_out_key));
-	map_clear(bpf_map__fd(skel->maps.mape_in), sizeof(struct mape_in_key));
-	map_clear(bpf_map__fd(skel->maps.mape_bind), sizeof(struct mape_bind_key));
-	map_clear(bpf_map__fd(skel->maps.mape_adf), sizeof(struct mape_adf_key));
-	map_clear(bpf_map__fd(skel->maps.mape_frag), sizeof(struct mape_frag_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_out), sizeof(struct mape_out_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_in), sizeof(struct mape_in_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_bind), sizeof(struct mape_bind_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_adf), sizeof(struct mape_adf_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_frag), sizeof(struct mape_frag_key));
 	for (__u32 p = 0; p < MAPE_P_NUM; p++)
 		for (__u32 i = 0; i < old->port_count; i++) {
 			__u32 slot = p * 65536 + mape_ps_port(&old->ps, i);
@@ -357,7 +200,7 @@ static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *
 {
 	int fd = bpf_map__fd(skel->maps.mape_fmr);
 
-	map_clear(fd, sizeof(struct mape_fmr_key));
+	mape_map_clear(fd, sizeof(struct mape_fmr_key));
 	for (size_t i = 0; i < res->n_fmrs; i++) {
 		struct mape_fmr_key k = { .prefixlen = res->fmrs[i].ip4_len,
 					  .addr = htonl(res->fmrs[i].ipv4) };
@@ -374,48 +217,22 @@ static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *
 static void teardown(const struct mape_config *cfg, const char *tun, const char *wan,
 		     const char *dir)
 {
-	char ce[64], buf[80], err[MAPE_ERRLEN], path[512];
+	char ce[64], buf[80], err[MAPE_ERRLEN];
 
 	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++) {
-		xdp_detach_mode(cfg->lan_ifindex[i], 0);
-		xdp_detach_mode(cfg->lan_ifindex[i], 1);
+		mape_xdp_detach(cfg->lan_ifindex[i], 0);
+		mape_xdp_detach(cfg->lan_ifindex[i], 1);
 	}
-	xdp_detach_mode(cfg->wan_ifindex, 0);
-	xdp_detach_mode(cfg->wan_ifindex, 1);
+	mape_xdp_detach(cfg->wan_ifindex, 0);
+	mape_xdp_detach(cfg->wan_ifindex, 1);
 	mape_fmt_ip6(cfg->ce_addr, ce, sizeof(ce));
 	snprintf(buf, sizeof(buf), "%s/128", ce);
 	if (wan && *wan)
 		mape_ip(err, 1, "-6", "addr", "del", buf, "dev", wan, NULL);
 	if (tun && *tun)
 		mape_ip(err, 1, "link", "del", "dev", tun, NULL);	/* peer, address, route */
-	for (size_t i = 0; i < sizeof(prog_names) / sizeof(prog_names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, prog_names[i]);
-		unlink(path);
-	}
 	/* unpinning the maps frees them (and cancels the session timers) */
-	static const char *const maps[] = { "mape_cfg", "mape_fmr", "mape_out", "mape_in",
-					    "mape_bind", "mape_ports", "mape_adf", "mape_frag",
-					    "mape_stats", "mape_icmp_rl" };
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, maps[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
-
-static int check_iface(const char *name, const char *opt, char *err)
-{
-	int idx = name ? (int)if_nametoindex(name) : 0;
-
-	if (!name) {
-		snprintf(err, MAPE_ERRLEN, "missing %s", opt);
-		return -EINVAL;
-	}
-	if (!idx) {
-		snprintf(err, MAPE_ERRLEN, "unknown interface '%s' (%s)", name, opt);
-		return -ENODEV;
-	}
-	return idx;
+	mape_unpin_dir(dir);
 }
 
 /* Everything that can be refused is refused here, before any change. */
@@ -434,7 +251,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 			 "address: not supported", res->ipv4_len);
 		return -EINVAL;
 	}
-	wan = check_iface(o->wan, "--wan", err);
+	wan = mape_check_iface(o->wan, "--wan", err);
 	if (wan < 0)
 		return wan;
 	if (!o->n_lans) {
@@ -442,7 +259,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 		return -EINVAL;
 	}
 	for (int i = 0; i < o->n_lans; i++) {
-		ret = check_iface(o->lans[i], "--lan", err);
+		ret = mape_check_iface(o->lans[i], "--lan", err);
 		if (ret < 0)
 			return ret;
 		if (ret == wan) {
@@ -454,7 +271,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 				snprintf(err, MAPE_ERRLEN, "--lan %s given twice", o->lans[i]);
 				return -EINVAL;
 			}
-		ret = check_xdp_free(o->lans[i], err);
+		ret = mape_xdp_check_free(o->lans[i], err);
 		if (ret)
 			return ret;
 	}
@@ -471,7 +288,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 			 o->mtu, wan_mtu, o->wan);
 		return -EINVAL;
 	}
-	ret = check_xdp_free(o->wan, err);
+	ret = mape_xdp_check_free(o->wan, err);
 	if (ret)
 		return ret;
 	if (geteuid() != 0) {
@@ -503,31 +320,6 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 	return 0;
 }
 
-static int make_tunnel(const struct up_opts *o, char *err)
-{
-	char peer[IFNAMSIZ], mtu[16], path[128];
-	int ret;
-
-	peer_name(o->tun, peer);
-	snprintf(mtu, sizeof(mtu), "%lu", o->mtu);
-	if (!if_nametoindex(o->tun)) {
-		ret = mape_ip(err, 0, "link", "add", o->tun, "type", "veth", "peer", "name", peer,
-			      NULL);
-		if (ret)
-			return ret;
-	}
-	/* an IPv4-only face: no link-local, no DAD, no MLD on it */
-	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", o->tun);
-	mape_sysctl(path, "1", err);
-	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", peer);
-	mape_sysctl(path, "1", err);
-	ret = mape_ip(err, 0, "link", "set", "dev", o->tun, "mtu", mtu, "arp", "off", "up", NULL);
-	if (!ret)
-		ret = mape_ip(err, 0, "link", "set", "dev", peer, "mtu", mtu, "arp", "off", "up",
-			      NULL);
-	return ret;
-}
-
 static int up_apply(struct up_opts *o, const struct mape_result *res, struct mape_config *old,
 		    int have_old, const char *dir, char *err)
 {
@@ -543,13 +335,19 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 			 strerror(errno));
 		return -errno;
 	}
-	ret = load(dir, &skel, err);
+	skel = mape_ce__open();
+	if (!skel) {
+		ret = -errno;
+		snprintf(err, MAPE_ERRLEN, "cannot open the BPF object: %s", strerror(errno));
+		goto out;
+	}
+	ret = mape_obj_load(skel->obj, dir, err);
 	if (ret)
 		goto out;
-	ret = make_tunnel(o, err);
+	ret = mape_make_tunnel(o->tun, o->mtu, err);
 	if (ret)
 		goto out;
-	peer_name(o->tun, peer);
+	mape_tun_peer_name(o->tun, peer);
 
 	/* the configuration, complete before anything is attached */
 	memcpy(cfg.ce_addr, res->ce, 16);
@@ -608,7 +406,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	if (ret)
 		goto out;
 
-	ret = pin_progs(skel, dir, err);
+	ret = mape_obj_pin_progs(skel->obj, dir, err);
 	if (ret)
 		goto out;
 	if (have_old && (old->ipv4 != cfg.ipv4 || memcmp(&old->ps, &cfg.ps, sizeof(cfg.ps))))
@@ -623,16 +421,16 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	}
 
 	/* attach: WAN, LANs, the tunnel's XDP_PASS and TC egress */
-	ret = xdp_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
+	ret = mape_xdp_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
 			 o->wan, err);
 	for (int i = 0; !ret && i < o->n_lans; i++)
-		ret = xdp_attach(cfg.lan_ifindex[i], bpf_program__fd(skel->progs.mape_lan),
+		ret = mape_xdp_attach(cfg.lan_ifindex[i], bpf_program__fd(skel->progs.mape_lan),
 				 o->xdp_skb, o->lans[i], err);
 	if (!ret)
-		ret = xdp_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_pass),
+		ret = mape_xdp_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_pass),
 				 o->xdp_skb, o->tun, err);
 	if (!ret)
-		ret = tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_tun), o->tun,
+		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_tun), o->tun,
 				err);
 	if (ret)
 		goto out;
@@ -643,8 +441,8 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		for (int j = 0; j < cfg.n_lans; j++)
 			keep |= old->lan_ifindex[i] == cfg.lan_ifindex[j];
 		if (!keep) {
-			xdp_detach_mode(old->lan_ifindex[i], 0);
-			xdp_detach_mode(old->lan_ifindex[i], 1);
+			mape_xdp_detach(old->lan_ifindex[i], 0);
+			mape_xdp_detach(old->lan_ifindex[i], 1);
 		}
 	}
 	printf("%s: %s PSID %u/%u (%u ports), CE %s on %s, BR ", o->tun, a4, cfg.ps.psid,

@@ -9,20 +9,7 @@
 #define MAPE_BPF_ENCAP_H
 
 #include "maps.h"
-
-#define MAPE_HOP_LIMIT 64
-
-static __always_inline int ip6_eq(const __u8 *a, const __u8 *b)
-{
-	return *(const __u64 *)a == *(const __u64 *)b &&
-	       *(const __u64 *)(a + 8) == *(const __u64 *)(b + 8);
-}
-
-static __always_inline void ip6_cpy(__u8 *d, const __u8 *s)
-{
-	*(__u64 *)d = *(const __u64 *)s;
-	*(__u64 *)(d + 8) = *(const __u64 *)(s + 8);
-}
+#include "ip6.h"
 
 /* Forwarding rule covering an IPv4 address, or NULL. */
 static __always_inline struct mape_rule *fmr_lookup(__be32 addr)
@@ -61,17 +48,6 @@ static __always_inline int outer_src_ok(const struct mape_config *cfg, const __u
 		return 0;
 	mape_peer_addr(want, r, bpf_ntohl(isrc), bpf_ntohs(isport), cfg->iid);
 	return ip6_eq(osrc, want);
-}
-
-static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, const __u8 *src,
-				       const __u8 *dst)
-{
-	*(__be32 *)h = bpf_htonl(0x60000000);	/* version 6, class 0, flow 0 */
-	h->payload_len = bpf_htons(payload_len);
-	h->nexthdr = NEXTHDR_IPIP;
-	h->hop_limit = MAPE_HOP_LIMIT;
-	ip6_cpy((__u8 *)&h->saddr, src);
-	ip6_cpy((__u8 *)&h->daddr, dst);
 }
 
 #endif

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * mape_br.bpf.c - a stateless MAP-E Border Relay (RFC 7597 s7, s8), for
+ * labs, CI and ISP test beds.
+ *
+ *   mape_br6   XDP on the IPv6 side: packets to the BR address with next
+ *              header 4 are checked (the outer source must be the CE address
+ *              the covering rule derives from the inner source address and
+ *              port, s8.1), decapsulated and forwarded as IPv4
+ *   mape_br4   XDP on the IPv4 side: destinations inside a rule's IPv4
+ *              prefix are encapsulated to the CE that owns address + port
+ *   mape_brt   TC egress on mapebr0, where the kernel routes the rules'
+ *              IPv4 prefixes: the same encapsulation for kernel-routed and
+ *              locally generated packets (ICMP errors of the BR itself)
+ *   mape_brp   XDP_PASS on mapebr0 (veth accepts redirected frames)
+ *
+ * Fragments: the first fragment's CE is cached by (src, dst, id, proto);
+ * later fragments follow it, or are dropped (counted) when it is unknown.
+ */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/csum.h"
+#include "lib/xlate.h"
+#include "lib/ip6.h"
+#include "lib/fwd.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_br_config);
+} mape_br_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAPE_BR_MAX_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mape_fmr_key);
+	__type(value, struct mape_rule);
+} mape_br_rules SEC(".maps");
+
+struct mape_br_frag_val {
+	__u8 ce[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_FRAG_ENTRIES);
+	__type(key, struct mape_frag_key);
+	__type(value, struct mape_br_frag_val);
+} mape_br_frag SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAPE_BR_CTR_MAX);
+	__type(key, __u32);
+	__type(value, struct mape_ctr);
+} mape_br_stats SEC(".maps");
+
+#define TC_PULL_LEN 160
+
+static __always_inline void br_count(__u32 ctr, __u32 bytes)
+{
+	struct mape_ctr *c = bpf_map_lookup_elem(&mape_br_stats, &ctr);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline struct mape_br_config *br_cfg(void)
+{
+	__u32 zero = 0;
+	struct mape_br_config *cfg = bpf_map_lookup_elem(&mape_br_cfg, &zero);
+
+	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
+}
+
+/* The parser speaks CE counters; name the same reasons in BR terms. */
+static __always_inline __u32 br_reason(int ce_reason)
+{
+	switch (ce_reason) {
+	case MAPE_CTR_DROP_TRUNCATED:
+		return MAPE_BR_DROP_TRUNCATED;
+	case MAPE_CTR_DROP_BAD_HDR:
+		return MAPE_BR_DROP_BAD_HDR;
+	}
+	return MAPE_BR_DROP_PROTO;
+}
+
+static __always_inline void frag_key(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir)
+{
+	__builtin_memset(fk, 0, sizeof(*fk));
+	fk->src = p->saddr;
+	fk->dst = p->daddr;
+	fk->id = p->id;
+	fk->proto = p->proto;
+	fk->dir = dir;
+}
+
+/*
+ * The CE address serving IPv4 address `a` at port `port` (a port of the
+ * CE's side of the flow). Returns 0, or a negative BR counter.
+ */
+static __always_inline int br_ce_addr(const struct mape_br_config *cfg, __be32 a, __be16 port,
+				      __u8 *ce)
+{
+	struct mape_fmr_key k = { .prefixlen = 32, .addr = a };
+	struct mape_rule *r = bpf_map_lookup_elem(&mape_br_rules, &k);
+	struct mape_portset ps;
+
+	if (!r)
+		return -MAPE_BR_DROP_NO_RULE;
+	ps = mape_rule_portset(r, mape_port_psid(r, bpf_ntohs(port)));
+	/* every port belongs to some PSID; only A = 0 (well-known) is nobody's */
+	if (mape_ps_index(&ps, bpf_ntohs(port)) < 0)
+		return -MAPE_BR_DROP_PORT;
+	mape_peer_addr(ce, r, bpf_ntohl(a), bpf_ntohs(port), cfg->iid);
+	return 0;
+}
+
+/* The CE-side port of an IPv4 packet going to (to_ce) or coming from a CE. */
+static __always_inline __be16 ce_port(const struct pkt4 *p, int to_ce)
+{
+	if (p->icmp_err)	/* the quoted packet went the other way */
+		return to_ce ? p->esport : p->edport;
+	return to_ce ? p->dport : p->sport;
+}
+
+/* CE address for a packet towards the CEs, fragments included. */
+static __always_inline int br_dest(const struct mape_br_config *cfg, const struct pkt4 *p,
+				   __u8 *ce)
+{
+	struct mape_frag_key fk;
+	struct mape_br_frag_val fv, *fc;
+	int rc;
+
+	frag_key(&fk, p, 0);
+	if (p->frag == FRAG_LATER) {
+		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
+		if (!fc)
+			return -MAPE_BR_DROP_FRAG;
+		ip6_cpy(ce, fc->ce);
+		return 0;
+	}
+	rc = br_ce_addr(cfg, p->daddr, ce_port(p, 1), ce);
+	if (!rc && p->frag == FRAG_FIRST) {
+		ip6_cpy(fv.ce, ce);
+		bpf_map_update_elem(&mape_br_frag, &fk, &fv, BPF_ANY);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ IPv6 side */
+
+/* Outer header to the BR address with next header 4 (at most one
+ * destination-options header). Returns the inner offset, 0 (not ours) or
+ * a negative counter. Packet pointers stay in this subprogram. */
+static __noinline int br_outer(struct xdp_md *ctx, const struct mape_br_config *cfg, __u8 *osrc)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	__u32 l3 = ETH_HLEN + IPV6_HLEN;
+	__u8 *opt, nh;
+
+	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	if (!PKT_OK(ip6, IPV6_HLEN, end) || !ip6_eq((__u8 *)&ip6->daddr, cfg->br_addr))
+		return 0;
+	nh = ip6->nexthdr;
+	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
+	if (nh == NEXTHDR_DEST) {
+		opt = data + l3;
+		if (!PKT_OK(opt, 8, end))
+			return -MAPE_BR_DROP_TRUNCATED;
+		nh = opt[0];
+		if (opt[1] > 7)
+			return -MAPE_BR_DROP_EXT_HDR;
+		l3 += ((__u32)opt[1] + 1) * 8;
+	}
+	if (nh == 44)
+		return -MAPE_BR_DROP_EXT_HDR;
+	return nh == NEXTHDR_IPIP ? (int)l3 : 0;
+}
+
+static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
+{
+	struct mape_br_config *cfg = br_cfg();
+	struct bpf_fib_lookup f4;
+	struct mape_frag_key fk;
+	struct mape_br_frag_val fv, *fc;
+	struct pkt4 p;
+	__u8 osrc[16] __attribute__((aligned(8)));
+	__u8 want[16] __attribute__((aligned(8)));
+	int rc;
+
+	*v = MAPE_BR_PASS_NOT_OURS;
+	if (!cfg)
+		return XDP_PASS;
+	rc = br_outer(ctx, cfg, osrc);
+	if (rc <= 0) {
+		if (rc == 0)
+			return XDP_PASS;
+		*v = -rc;
+		return XDP_DROP;
+	}
+	rc = parse_ipv4(ctx, CTX_XDP, rc & 0xff, xdp_len(ctx), &p);
+	if (rc < 0) {
+		*v = br_reason(-rc);
+		return XDP_DROP;
+	}
+	/* s8.1: the sender must be the CE of the inner source address and port */
+	frag_key(&fk, &p, 1);
+	if (p.frag == FRAG_LATER) {
+		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
+		if (!fc) {
+			*v = MAPE_BR_DROP_FRAG;
+			return XDP_DROP;
+		}
+		ip6_cpy(want, fc->ce);
+	} else {
+		rc = br_ce_addr(cfg, p.saddr, ce_port(&p, 0), want);
+		if (rc < 0) {
+			*v = -rc;
+			return XDP_DROP;
+		}
+		if (p.frag == FRAG_FIRST) {
+			ip6_cpy(fv.ce, want);
+			bpf_map_update_elem(&mape_br_frag, &fk, &fv, BPF_ANY);
+		}
+	}
+	if (!ip6_eq(osrc, want)) {
+		*v = MAPE_BR_DROP_SPOOFED;
+		return XDP_DROP;
+	}
+	if (bpf_xdp_adjust_head(ctx, (int)(p.l3 - ETH_HLEN))) {
+		*v = MAPE_BR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	p.l3 = ETH_HLEN;
+	rc = fib4(ctx, &f4, p.saddr, p.daddr, cfg->tun_ifindex, p.tot_len);
+	if (p.ttl > 1 && rc == BPF_FIB_LKUP_RET_SUCCESS && f4.ifindex != cfg->tun_ifindex) {
+		if (ttl_dec(ctx, CTX_XDP, &p) ||
+		    put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
+			*v = MAPE_BR_DROP_ENCAP;
+			return XDP_DROP;
+		}
+		*v = MAPE_BR_DECAP_FAST;
+		return bpf_redirect(f4.ifindex, 0);
+	}
+	/* the kernel finishes it, as if received on mapebr0 */
+	if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
+		*v = MAPE_BR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	*v = MAPE_BR_DECAP_SLOW;
+	return bpf_redirect(cfg->tun_peer_ifindex, 0);
+}
+
+SEC("xdp")
+int mape_br6(struct xdp_md *ctx)
+{
+	__u32 len = xdp_len(ctx), v;
+	int act = br6(ctx, &v);
+
+	br_count(v, len);
+	return act;
+}
+
+/* ------------------------------------------------------------ IPv4 side */
+
+static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
+{
+	struct mape_br_config *cfg = br_cfg();
+	struct bpf_fib_lookup f6;
+	struct mape_fmr_key rk;
+	struct ipv6hdr *ip6;
+	struct pkt4 p;
+	__u8 ce[16] __attribute__((aligned(8)));
+	void *data, *end;
+	int rc;
+
+	*v = MAPE_BR_PASS_NOT_OURS;
+	if (!cfg)
+		return XDP_PASS;
+	data = ctx_data(ctx, CTX_XDP);
+	end = ctx_end(ctx, CTX_XDP);
+	if (!PKT_OK(data, ETH_HLEN, end) ||
+	    ((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, xdp_len(ctx), &p))
+		return XDP_PASS;	/* the kernel judges malformed packets */
+	rk.prefixlen = 32;
+	rk.addr = p.daddr;
+	if (!bpf_map_lookup_elem(&mape_br_rules, &rk))
+		return XDP_PASS;	/* not inside the domain */
+	rc = br_dest(cfg, &p, ce);
+	if (rc < 0) {
+		*v = -rc;
+		return XDP_DROP;
+	}
+	*v = MAPE_BR_TO_KERNEL;
+	if (p.ttl <= 1 || p.tot_len > cfg->mtu)
+		return XDP_PASS;	/* ICMP time exceeded / fragmenting: the kernel */
+	rc = fib6_out(ctx, &f6, cfg->br_addr, ce, cfg->v6_ifindex, p.tot_len + IPV6_HLEN);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;	/* routed into mapebr0: mape_brt encapsulates */
+	*v = MAPE_BR_DROP_ENCAP;
+	if (ttl_dec(ctx, CTX_XDP, &p) || bpf_xdp_adjust_head(ctx, -IPV6_HLEN) ||
+	    put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
+		return XDP_DROP;
+	data = ctx_data(ctx, CTX_XDP);
+	end = ctx_end(ctx, CTX_XDP);
+	ip6 = data + ETH_HLEN;
+	if (!PKT_OK(ip6, IPV6_HLEN, end))
+		return XDP_DROP;
+	put_ip6hdr(ip6, p.tot_len, cfg->br_addr, ce);
+	*v = MAPE_BR_ENCAP_FAST;
+	return bpf_redirect(f6.ifindex, 0);
+}
+
+SEC("xdp")
+int mape_br4(struct xdp_md *ctx)
+{
+	__u32 len = xdp_len(ctx), v;
+	int act = br4(ctx, &v);
+
+	br_count(v, len);
+	return act;
+}
+
+/* ------------------------------------------------------------ mapebr0 TC */
+
+static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
+{
+	struct mape_br_config *cfg = br_cfg();
+	struct ipv6hdr h6 __attribute__((aligned(8)));
+	__u8 ce[16] __attribute__((aligned(8)));
+	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
+	struct pkt4 p;
+	int rc;
+
+	*v = MAPE_BR_PASS_NOT_OURS;
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (!cfg) {
+		*v = MAPE_BR_DROP_NO_CONFIG;
+		return TC_ACT_SHOT;
+	}
+	bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
+	rc = parse_ipv4(skb, CTX_TC, ETH_HLEN, skb->len, &p);
+	if (rc < 0) {
+		*v = br_reason(-rc);
+		return TC_ACT_SHOT;
+	}
+	rc = br_dest(cfg, &p, ce);
+	if (rc < 0) {
+		*v = -rc;
+		return TC_ACT_SHOT;
+	}
+	*v = MAPE_BR_DROP_ENCAP;
+	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+		return TC_ACT_SHOT;
+	put_ip6hdr(&h6, (__u16)(skb->len - ETH_HLEN - IPV6_HLEN), cfg->br_addr, ce);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h6, sizeof(h6), 0) ||
+	    bpf_skb_store_bytes(skb, 12, &eth_p6, 2, 0))
+		return TC_ACT_SHOT;
+	*v = MAPE_BR_ENCAP_SLOW;
+	return bpf_redirect_neigh(cfg->v6_ifindex, NULL, 0, 0);
+}
+
+SEC("tc")
+int mape_brt(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, v;
+	int act = brt(skb, &v);
+
+	br_count(v, len);
+	return act;
+}
+
+SEC("xdp")
+int mape_brp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
