@@ -15,6 +15,9 @@ struct mape_cmd {
 /* Prints "mapectl: <message>" on stderr; returns 1 (the exit code). */
 int mape_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* getopt returned '?': one line naming the option, exit code 2. */
+int mape_usage_error(int argc, char **argv);
+
 int cmd_calc(int argc, char **argv);
 int cmd_up(int argc, char **argv);	/* cmd_up.c */
 int cmd_down(int argc, char **argv);

@@ -135,7 +135,7 @@ static int br_up(int argc, char **argv)
 			fputs(br_usage, stdout);
 			return 0;
 		default:
-			return mape_errorf("bad usage (mapectl br --help)");
+			return mape_usage_error(argc, argv);
 		}
 	}
 	if (optind < argc)
@@ -271,7 +271,7 @@ static int br_down(int argc, char **argv)
 		else if (c == 'h')
 			return fputs(br_usage, stdout), 0;
 		else
-			return mape_errorf("bad usage (mapectl br --help)");
+			return mape_usage_error(argc, argv);
 	}
 	if (geteuid() != 0)
 		return mape_errorf("mapectl br down needs root");
@@ -314,7 +314,7 @@ static int br_stats(int argc, char **argv)
 		else if (c == 'h')
 			return fputs(br_usage, stdout), 0;
 		else
-			return mape_errorf("bad usage (mapectl br --help)");
+			return mape_usage_error(argc, argv);
 	}
 	if (br_read_cfg(pin, &cfg, err))
 		return mape_errorf("%s", err);

@@ -50,10 +50,8 @@ int cmd_calc(int argc, char **argv)
 		ret = mape_input_option(&in, c, optarg, err);
 		if (ret < 0)
 			return mape_errorf("%s", err);
-		if (ret == 0) {
-			fprintf(stderr, calc_usage, mape_preset_names());
-			return 2;
-		}
+		if (ret == 0)
+			return mape_usage_error(argc, argv);
 	}
 	if (optind < argc)
 		return mape_errorf("unexpected argument '%s'", argv[optind]);

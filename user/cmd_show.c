@@ -82,8 +82,7 @@ static int show_parse(int argc, char **argv, const struct option *opts, const ch
 			}
 			break;
 		default:
-			fputs(usage, stderr);
-			*rc = 2;
+			*rc = mape_usage_error(argc, argv);
 			return 1;
 		}
 	}

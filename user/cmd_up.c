@@ -165,8 +165,8 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 				return -EINVAL;
 			break;
 		default:
-			fputs(up_usage, stderr);
-			snprintf(err, MAPE_ERRLEN, "bad usage");
+			snprintf(err, MAPE_ERRLEN, "bad option '%s' (mapectl up --help lists them)",
+				 argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -508,7 +508,7 @@ int cmd_down(int argc, char **argv)
 			       "  the CE address, the pinned maps and programs (and so all sessions)\n");
 			return 0;
 		} else {
-			return mape_errorf("bad usage (mapectl down --help)");
+			return mape_usage_error(argc, argv);
 		}
 	}
 	if (optind < argc)

@@ -19,6 +19,14 @@ void mape_input_init(struct mape_input *in)
 
 int mape_input_option(struct mape_input *in, int opt, const char *arg, char *err)
 {
+	const char **slot = opt == OPT_PREFIX ? &in->prefix : opt == OPT_PRESET ? &in->preset :
+			    opt == OPT_DHCPV6 ? &in->dhcpv6 : opt == OPT_PROV ? &in->prov :
+			    opt == OPT_BR ? &in->br : NULL;
+
+	if (slot && *slot) {
+		snprintf(err, MAPE_ERRLEN, "option given twice: '%s' and '%s'", *slot, arg);
+		return -EINVAL;
+	}
 	switch (opt) {
 	case OPT_PREFIX:
 		in->prefix = arg;

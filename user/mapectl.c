@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include "input.h"
 #include "cmd.h"
 
@@ -41,8 +42,18 @@ int mape_errorf(const char *fmt, ...)
 	return 1;
 }
 
+int mape_usage_error(int argc, char **argv)
+{
+	const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	mape_errorf("bad option or missing value '%s' (mapectl %s --help lists them)", bad,
+		    argv[0]);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
+	opterr = 0;	/* getopt's own messages are not one line of ours */
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
