@@ -56,8 +56,10 @@ static __always_inline int xlate_plain(void *ctx, const int xdp, const struct pk
 		return -1;
 	if (p->frag == FRAG_LATER)
 		return 0;
+	/* ports are not in the pseudo-header: for CHECKSUM_PARTIAL packets the
+	 * helper must leave the field alone (the device adds them later) */
 	return rewrite_field(ctx, xdp, port_off(p->l4, p->proto, dst), 2, old_p, new_p,
-			     CSUM_NONE, l4c, kind);
+			     CSUM_NONE, l4c, kind & L4_UDP);
 }
 
 /*
@@ -122,7 +124,7 @@ static __always_inline int mss_clamp(void *ctx, const int xdp, const struct pkt4
 			if (mss <= mss_max || (off & 1))
 				return 0;
 			if (rewrite_field(ctx, xdp, p->l4 + off + 2, 2, bpf_htons(mss),
-					  bpf_htons(mss_max), CSUM_NONE, p->l4 + 16, L4_PSEUDO))
+					  bpf_htons(mss_max), CSUM_NONE, p->l4 + 16, 0))
 				return -1;
 			return 1;
 		}

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: MIT
+"""The Python mirrors (bpfsys.py) against the C layouts: the BTF of the BPF
+object, a host C compiler's view of include/mape_types.h, the pinned maps."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import bpfsys
+from bpfsys import MIRRORS, COUNTER_LIST
+
+ROOT = bpfsys.ROOT
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
+BPF_OBJ = os.path.join(BUILD, "mape_ce.bpf.o")
+
+
+def btf_structs():
+    out = subprocess.run(["bpftool", "-j", "btf", "dump", "file", BPF_OBJ],
+                         capture_output=True, text=True, check=True).stdout
+    return {t["name"]: t for t in json.loads(out)["types"]
+            if t["kind"] == "STRUCT" and t.get("name")}
+
+
+@pytest.mark.parametrize("cname", sorted(MIRRORS))
+def test_mirror_matches_btf(cname):
+    """Size and every member offset of the mirror equal the object's BTF."""
+    st = btf_structs()
+    if cname not in st:
+        pytest.fail("struct %s not in the BTF of %s" % (cname, BPF_OBJ))
+    t, cls = st[cname], MIRRORS[cname]
+    assert cls._size_ == t["size"], "sizeof(struct %s)" % cname
+    btf = [(m["name"], m["bits_offset"] // 8) for m in t["members"]]
+    mine = [(n, o) for n, o, _s in cls.layout()]
+    assert mine == btf
+
+
+def test_counters_match_c(tmp_path):
+    """The counter list parsed from the X-macro equals the C enum order."""
+    if not shutil.which("gcc"):
+        pytest.fail("gcc missing")
+    src = tmp_path / "ctr.c"
+    src.write_text('#include <stdio.h>\n#include "mape_types.h"\n'
+                   '#define P(id, name, help) printf("%d %s %s\\n", MAPE_CTR_##id, #id, name);\n'
+                   'int main(void) { MAPE_COUNTERS(P) printf("%d MAX\\n", MAPE_CTR_MAX);'
+                   ' return 0; }\n')
+    exe = tmp_path / "ctr"
+    subprocess.run(["gcc", "-I", os.path.join(ROOT, "include"), str(src), "-o", str(exe)],
+                   check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    c = [tuple(x.split()) for x in lines[:-1]]
+    assert c == [(str(i), cid, name) for i, (cid, name, _h) in enumerate(COUNTER_LIST)]
+    assert lines[-1] == "%d MAX" % bpfsys.MAPE_CTR_MAX
+
+
+def test_session_timer_layout():
+    """struct bpf_timer is 16 bytes, 8-aligned: the session data starts at 16."""
+    lay = {n: (o, s) for n, o, s in bpfsys.MapeSession.layout()}
+    assert lay["timer"] == (0, 16) and lay["created_ns"] == (16, 8)
+    assert bpfsys.MapeSession._size_ % 8 == 0
+
+
+def test_mirror_roundtrip():
+    c = bpfsys.MapeConfig(ce_addr="2001:db8::1", ipv4="192.0.2.18", mtu=1460,
+                          tun_mac="02:00:00:00:00:aa", lan_ifindex=[1, 2, 3, 4, 5, 6, 7, 8])
+    c.ps.psid, c.bmr.ipv4 = 0x34, "192.0.2.0"
+    b = c.pack()
+    assert len(b) == 180
+    assert b[32:36] == bytes([192, 0, 2, 18])           # __be32: network order
+    assert b[136 + 32:136 + 36] == (0xc0000200).to_bytes(4, "little")  # host-order u32
+    assert bpfsys.MapeConfig.unpack(b) == c
+    k = bpfsys.MapeOutKey(int_addr="192.168.1.10", rem_addr="198.51.100.7", int_port=40000,
+                          rem_port=53, proto=17)
+    assert k.pack() == bytes([192, 168, 1, 10, 198, 51, 100, 7, 0x9c, 0x40, 0, 53, 17, 0, 0, 0])
+
+
+# Map name -> (key mirror or size, value mirror or size)
+MAPS = {
+    "mape_cfg": (4, bpfsys.MapeConfig), "mape_fmr": (bpfsys.MapeFmrKey, bpfsys.MapeRule),
+    "mape_out": (bpfsys.MapeOutKey, bpfsys.MapeSession),
+    "mape_in": (bpfsys.MapeInKey, bpfsys.MapeInVal),
+    "mape_bind": (bpfsys.MapeBindKey, bpfsys.MapeBind), "mape_ports": (4, bpfsys.MapePort),
+    "mape_adf": (bpfsys.MapeAdfKey, 4), "mape_frag": (bpfsys.MapeFragKey, bpfsys.MapeFragVal),
+    "mape_stats": (4, bpfsys.MapeCtr),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAPS))
+def test_pinned_map_sizes(ce, name):
+    m = ce.map(name)
+    k, v = MAPS[name]
+    ks = k if isinstance(k, int) else k._size_
+    vs = v if isinstance(v, int) else v._size_
+    assert (m.key_size, m.value_size) == (ks, vs)
+    if name == "mape_stats":
+        assert m.percpu and m.max_entries == bpfsys.MAPE_CTR_MAX
