@@ -22,6 +22,7 @@
 #include "lib/xlate.h"
 #include "lib/encap.h"
 #include "lib/fwd.h"
+#include "lib/icmp.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -464,6 +465,9 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 		rc = nat_create(cfg, &k, 0, st, 0);
 		if (rc < 0) {
 			*v = -rc;
+			/* no mapping: tell the host (RFC 5508 s3, RFC 4787 REQ-8) */
+			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL)
+				return icmp_unreach13(skb, cfg, p.saddr, p.l4 - p.l3);
 			return TC_ACT_SHOT;
 		}
 		s = bpf_map_lookup_elem(&mape_out, &k);

@@ -176,7 +176,6 @@ struct mape_frag_val {
 	X(OUT_TO_KERNEL, "out_to_kernel", "LAN packet left to the kernel (no session/neigh)")  \
 	X(IN_FAST, "in_fast", "WAN->LAN decapsulated and redirected in XDP")                   \
 	X(IN_SLOW, "in_slow", "WAN->LAN decapsulated into the tunnel interface")              \
-	X(HAIRPIN, "hairpin", "LAN->own IPv4 mapped port: looped back to the LAN")             \
 	X(DROP_TRUNCATED, "drop_truncated", "packet shorter than its headers")                  \
 	X(DROP_BAD_HDR, "drop_bad_header", "malformed IPv4/IPv6 header or options")             \
 	X(DROP_SPOOFED, "drop_spoofed", "outer source is neither the BR nor the FMR CE (s8.1)") \
@@ -192,7 +191,6 @@ struct mape_frag_val {
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
-	X(DROP_TTL, "drop_ttl", "TTL expired at TC (kernel sends time-exceeded on the fast path)") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
