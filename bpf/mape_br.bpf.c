@@ -91,16 +91,6 @@ static __always_inline __u32 br_reason(int ce_reason)
 	return MAPE_BR_DROP_PROTO;
 }
 
-static __always_inline void frag_key(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir)
-{
-	__builtin_memset(fk, 0, sizeof(*fk));
-	fk->src = p->saddr;
-	fk->dst = p->daddr;
-	fk->id = p->id;
-	fk->proto = p->proto;
-	fk->dir = dir;
-}
-
 /*
  * The CE address serving IPv4 address `a` at port `port` (a port of the
  * CE's side of the flow). Returns 0, or a negative BR counter.
@@ -138,7 +128,7 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 	struct mape_br_frag_val fv, *fc;
 	int rc;
 
-	frag_key(&fk, p, 0);
+	frag_key_of(&fk, p, 0);
 	if (p->frag == FRAG_LATER) {
 		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
 		if (!fc)
@@ -156,37 +146,6 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 
 /* ------------------------------------------------------------ IPv6 side */
 
-/* Outer header to the BR address with next header 4 (at most one
- * destination-options header). Returns the inner offset, 0 (not ours) or
- * a negative counter. Packet pointers stay in this subprogram. */
-static __noinline int br_outer(struct xdp_md *ctx, const struct mape_br_config *cfg, __u8 *osrc)
-{
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct ipv6hdr *ip6 = data + ETH_HLEN;
-	__u32 l3 = ETH_HLEN + IPV6_HLEN;
-	__u8 *opt, nh;
-
-	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
-		return 0;
-	if (!PKT_OK(ip6, IPV6_HLEN, end) || !ip6_eq((__u8 *)&ip6->daddr, cfg->br_addr))
-		return 0;
-	nh = ip6->nexthdr;
-	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
-	if (nh == NEXTHDR_DEST) {
-		opt = data + l3;
-		if (!PKT_OK(opt, 8, end))
-			return -MAPE_BR_DROP_TRUNCATED;
-		nh = opt[0];
-		if (opt[1] > 7)
-			return -MAPE_BR_DROP_EXT_HDR;
-		l3 += ((__u32)opt[1] + 1) * 8;
-	}
-	if (nh == 44)
-		return -MAPE_BR_DROP_EXT_HDR;
-	return nh == NEXTHDR_IPIP ? (int)l3 : 0;
-}
-
 static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 {
 	struct mape_br_config *cfg = br_cfg();
@@ -201,11 +160,11 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 	*v = MAPE_BR_PASS_NOT_OURS;
 	if (!cfg)
 		return XDP_PASS;
-	rc = br_outer(ctx, cfg, osrc);
+	rc = tunnel_outer(ctx, cfg->br_addr, osrc);
 	if (rc <= 0) {
 		if (rc == 0)
 			return XDP_PASS;
-		*v = -rc;
+		*v = rc == OUTER_TRUNCATED ? MAPE_BR_DROP_TRUNCATED : MAPE_BR_DROP_EXT_HDR;
 		return XDP_DROP;
 	}
 	rc = parse_ipv4(ctx, CTX_XDP, rc & 0xff, xdp_len(ctx), &p);
@@ -214,7 +173,7 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	/* s8.1: the sender must be the CE of the inner source address and port */
-	frag_key(&fk, &p, 1);
+	frag_key_of(&fk, &p, 1);
 	if (p.frag == FRAG_LATER) {
 		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
 		if (!fc) {

@@ -204,42 +204,6 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	return rc < 0 ? rc : 0;
 }
 
-/*
- * The outer IPv6 header: ours if it is addressed to our CE address and
- * carries IPv4 (after at most one destination-options header, as Linux
- * ip6tnl sends it). Returns the inner IPv4 offset, 0 for "not ours", or a
- * negative drop counter. A subprogram: packet pointers stay in it.
- */
-static __noinline int wan_outer(struct xdp_md *ctx, const struct mape_config *cfg, __u8 *osrc)
-{
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct ipv6hdr *ip6 = data + ETH_HLEN;
-	__u32 l3 = ETH_HLEN + IPV6_HLEN;
-	__u8 *opt, nh;
-
-	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
-		return 0;
-	if (!PKT_OK(ip6, IPV6_HLEN, end) || !ip6_eq((__u8 *)&ip6->daddr, cfg->ce_addr))
-		return 0;
-	nh = ip6->nexthdr;
-	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
-	if (nh == NEXTHDR_DEST) {
-		opt = data + l3;
-		if (!PKT_OK(opt, 8, end))
-			return -MAPE_CTR_DROP_TRUNCATED;
-		nh = opt[0];
-		if (opt[1] > 7)	/* the encapsulation limit option takes 8 bytes */
-			return -MAPE_CTR_DROP_EXT_HDR;
-		l3 += ((__u32)opt[1] + 1) * 8;
-	}
-	if (nh == 44)
-		return -MAPE_CTR_DROP_EXT_HDR;	/* fragmented tunnel packet */
-	if (nh != NEXTHDR_IPIP)
-		return 0;	/* e.g. ICMPv6 to our CE address */
-	return l3;
-}
-
 static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 {
 	struct mape_config *cfg;
@@ -259,11 +223,11 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 	cfg = get_cfg();
 	if (!cfg)
 		return XDP_PASS;
-	rc = wan_outer(ctx, cfg, osrc);
+	rc = tunnel_outer(ctx, cfg->ce_addr, osrc);
 	if (rc <= 0) {
 		if (rc == 0)
 			return XDP_PASS;
-		*v = -rc;
+		*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED : MAPE_CTR_DROP_EXT_HDR;
 		return XDP_DROP;
 	}
 	l3 = rc & 0xff;
@@ -278,12 +242,7 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	if (p.frag == FRAG_LATER) {
-		__builtin_memset(&fk, 0, sizeof(fk));
-		fk.src = p.saddr;
-		fk.dst = p.daddr;
-		fk.id = p.id;
-		fk.proto = p.proto;
-		fk.dir = 1;
+		frag_key_of(&fk, &p, 1);
 		fc = bpf_map_lookup_elem(&mape_frag, &fk);
 		if (!fc) {
 			*v = MAPE_CTR_DROP_FRAG;
@@ -345,12 +304,7 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 		}
 	}
 	if (p.frag == FRAG_FIRST) {
-		__builtin_memset(&fk, 0, sizeof(fk));
-		fk.src = p.saddr;
-		fk.dst = p.daddr;
-		fk.id = p.id;
-		fk.proto = p.proto;
-		fk.dir = 1;
+		frag_key_of(&fk, &p, 1);
 		fv.addr = int_addr;
 		fv.ns = bpf_ktime_get_ns();
 		ip6_cpy(fv.peer, osrc);
@@ -422,11 +376,7 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 		*v = -rc;
 		return TC_ACT_SHOT;
 	}
-	__builtin_memset(&fk, 0, sizeof(fk));
-	fk.src = p.saddr;
-	fk.dst = p.daddr;
-	fk.id = p.id;
-	fk.proto = p.proto;
+	frag_key_of(&fk, &p, 0);
 	if (p.frag == FRAG_LATER) {
 		/* only the address changes; the route is the first fragment's */
 		fc = bpf_map_lookup_elem(&mape_frag, &fk);

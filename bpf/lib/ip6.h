@@ -35,4 +35,44 @@ static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, con
 	ip6_cpy((__u8 *)&h->daddr, dst);
 }
 
+/* tunnel_outer() results besides "inner offset" and 0 (not ours) */
+#define OUTER_TRUNCATED -1
+#define OUTER_EXT_HDR -2
+
+/*
+ * The outer header of a MAP-E packet on an XDP ingress: IPv6 to `dst` with
+ * next header 4, after at most one destination-options header of at most
+ * 64 bytes (Linux ip6tnl adds an 8-byte encapsulation-limit option). An
+ * IPv6 fragment header is refused: we do not reassemble the outer packet.
+ * Returns the inner IPv4 offset, 0 for "not ours", or OUTER_*; copies the
+ * outer source to osrc. A subprogram, so packet pointers stay in it.
+ */
+static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *osrc)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	__u32 l3 = ETH_HLEN + IPV6_HLEN;
+	__u8 *opt, nh;
+
+	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	if (!PKT_OK(ip6, IPV6_HLEN, end) || !ip6_eq((__u8 *)&ip6->daddr, dst))
+		return 0;
+	nh = ip6->nexthdr;
+	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
+	if (nh == NEXTHDR_DEST) {
+		opt = data + l3;
+		if (!PKT_OK(opt, 8, end))
+			return OUTER_TRUNCATED;
+		nh = opt[0];
+		if (opt[1] > 7)
+			return OUTER_EXT_HDR;
+		l3 += ((__u32)opt[1] + 1) * 8;
+	}
+	if (nh == 44)
+		return OUTER_EXT_HDR;
+	return nh == NEXTHDR_IPIP ? (int)l3 : 0;
+}
+
 #endif

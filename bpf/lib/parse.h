@@ -157,4 +157,15 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	return -MAPE_CTR_DROP_PROTO;
 }
 
+/* Key of the first-fragment cache for a packet (dir 0 out, 1 in). */
+static __always_inline void frag_key_of(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir)
+{
+	__builtin_memset(fk, 0, sizeof(*fk));
+	fk->src = p->saddr;
+	fk->dst = p->daddr;
+	fk->id = p->id;
+	fk->proto = p->proto;
+	fk->dir = dir;
+}
+
 #endif
