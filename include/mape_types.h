@@ -62,6 +62,8 @@ struct mape_config {
 	__u8 ipv4_len;		/* our IPv4 prefix length (32 unless a prefix CE) */
 	__u8 pad;
 	struct mape_rule bmr;	/* the basic mapping rule (for status) */
+	__u32 max_sessions;	/* size of the session tables (fixed at first up) */
+	__u32 pad2;
 };
 
 /* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */

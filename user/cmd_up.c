@@ -35,6 +35,7 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
+	OPT_MAX_SESSIONS,
 };
 
 static const char up_usage[] =
@@ -53,6 +54,7 @@ static const char up_usage[] =
 	"  --filtering F     inbound filtering: address (default, RFC 4787 ADF) or endpoint\n"
 	"  --timeout-*       session timeouts in seconds (defaults 7440, 240, 300, 60)\n"
 	"  --icmp-rate N     ICMP errors we send per second (default 10)\n"
+	"  --max-sessions N  session table size (default 65536; fixed until down)\n"
 	"  --pin-dir DIR     where maps and programs are pinned (default " MAPE_PIN_DIR ")\n"
 	"  rule options      as for mapectl calc (see mapectl calc --help)\n";
 
@@ -60,7 +62,7 @@ struct up_opts {
 	struct mape_input in;
 	const char *wan, *lans[MAPE_MAX_LANS], *pin_dir, *tun;
 	int n_lans, xdp_skb;
-	unsigned long mtu, filtering, to[4], icmp_rate;
+	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions;
 };
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
@@ -79,6 +81,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 		{ "timeout-udp", required_argument, NULL, OPT_TO_UDP },
 		{ "timeout-icmp", required_argument, NULL, OPT_TO_ICMP },
 		{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
+		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -94,6 +97,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 	o->to[2] = 300;		/* RFC 4787 REQ-5: 5 min recommended */
 	o->to[3] = 60;		/* RFC 5508 REQ-1 */
 	o->icmp_rate = 10;
+	o->max_sessions = MAPE_MAX_SESSIONS;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		ret = mape_input_option(&o->in, c, optarg, err);
@@ -157,6 +161,16 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			if (!o->to[c - OPT_TO_TCP_EST]) {
 				snprintf(err, MAPE_ERRLEN, "bad --%s '0': must be at least 1",
 					 opts[c - OPT_TO_TCP_EST + 11].name);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MAX_SESSIONS:
+			if (mape_parse_uint("--max-sessions", optarg, 1 << 24, &o->max_sessions,
+					    err))
+				return -EINVAL;
+			if (o->max_sessions < 64) {
+				snprintf(err, MAPE_ERRLEN,
+					 "bad --max-sessions '%s': must be 64..16777216", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -307,6 +321,12 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 			 "first, or use another --pin-dir", name, o->pin_dir);
 		return -EBUSY;
 	}
+	if (*have_old && old->max_sessions && old->max_sessions != o->max_sessions) {
+		snprintf(err, MAPE_ERRLEN, "--max-sessions %lu differs from the running %u: the "
+			 "tables keep their size until mapectl down", o->max_sessions,
+			 old->max_sessions);
+		return -EINVAL;
+	}
 	tun = if_nametoindex(o->tun);
 	if (tun && tun == wan) {
 		snprintf(err, MAPE_ERRLEN, "--tun %s is the WAN interface", o->tun);
@@ -341,6 +361,11 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		snprintf(err, MAPE_ERRLEN, "cannot open the BPF object: %s", strerror(errno));
 		goto out;
 	}
+	/* sessions cost one entry in each of these */
+	bpf_map__set_max_entries(skel->maps.mape_out, o->max_sessions);
+	bpf_map__set_max_entries(skel->maps.mape_in, o->max_sessions);
+	bpf_map__set_max_entries(skel->maps.mape_bind, o->max_sessions);
+	bpf_map__set_max_entries(skel->maps.mape_adf, o->max_sessions);
 	ret = mape_obj_load(skel->obj, dir, err);
 	if (ret)
 		goto out;
@@ -373,6 +398,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		cfg.lan_ifindex[i] = if_nametoindex(o->lans[i]);
 	cfg.xdp_skb = o->xdp_skb;
 	cfg.bmr = res->bmr;
+	cfg.max_sessions = o->max_sessions;
 	ret = mape_if_mac(o->tun, cfg.tun_mac, err);
 	if (!ret)
 		ret = mape_if_mac(peer, cfg.tun_peer_mac, err);

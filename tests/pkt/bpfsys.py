@@ -509,8 +509,8 @@ MAPE_FILTER_ADDR, MAPE_FILTER_ENDPOINT = 0, 1
 
 @_selfcheck
 class MapeConfig(CStruct):
-    """struct mape_config: 180 bytes, align 4."""
-    _size_ = 180
+    """struct mape_config: 188 bytes, align 4."""
+    _size_ = 188
     _fields_ = [
         ("ce_addr", 0, "ip6"), ("br_addr", 16, "ip6"), ("ipv4", 32, "ip4"),
         ("ps", 36, MapePortset), ("port_count", 40, "u32"), ("iid", 44, "u8"),
@@ -521,7 +521,7 @@ class MapeConfig(CStruct):
         ("to_icmp", 88, "u32"), ("icmp_rate", 92, "u32"), ("generation", 96, "u32"),
         ("lan_ifindex", 100, ("array", "u32", MAPE_MAX_LANS)), ("n_lans", 132, "u8"),
         ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
-        ("bmr", 136, MapeRule),
+        ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("pad2", 184, ("pad", 4)),
     ]
 
 
