@@ -37,7 +37,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
 .PHONY: all clean test test-unit test-cli test-pkt test-lab install demo bench
-all: $(BUILD)/mapectl $(BPF_OBJS)
+all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
 	$(Q)mkdir -p $@
@@ -76,6 +76,11 @@ $(CMD_OBJS): $(SKELS)
 $(BUILD)/mapectl: $(CMD_OBJS) $(USER_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The benchmarks' traffic generator, sink and bare forwarder.
+$(BUILD)/trafgen: tools/bench/trafgen.c $(BUILD)/bench.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD)/unit-tests: $(UNIT_SRCS) $(USER_OBJS) tests/unit/test.h $(HDRS)
 	$(call msg,LD,$@)
