@@ -55,6 +55,13 @@ static const char *const br_ctr_help[] = {
 #undef X
 };
 
+static int br_usage_error(int argc, char **argv)
+{
+	mape_errorf("bad option or missing value '%s' (mapectl br --help lists them)",
+		    optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+	return 2;
+}
+
 static int br_read_cfg(const char *pin, struct mape_br_config *cfg, char *err)
 {
 	int fd = mape_pin_open(pin, "mape_br_cfg", err);
@@ -135,7 +142,7 @@ static int br_up(int argc, char **argv)
 			fputs(br_usage, stdout);
 			return 0;
 		default:
-			return mape_usage_error(argc, argv);
+			return br_usage_error(argc, argv);
 		}
 	}
 	if (optind < argc)
@@ -271,8 +278,10 @@ static int br_down(int argc, char **argv)
 		else if (c == 'h')
 			return fputs(br_usage, stdout), 0;
 		else
-			return mape_usage_error(argc, argv);
+			return br_usage_error(argc, argv);
 	}
+	if (optind < argc)
+		return mape_errorf("unexpected argument '%s'", argv[optind]);
 	if (geteuid() != 0)
 		return mape_errorf("mapectl br down needs root");
 	if (mape_pin_resolve(pin, dir, sizeof(dir), err))
@@ -314,7 +323,7 @@ static int br_stats(int argc, char **argv)
 		else if (c == 'h')
 			return fputs(br_usage, stdout), 0;
 		else
-			return mape_usage_error(argc, argv);
+			return br_usage_error(argc, argv);
 	}
 	if (br_read_cfg(pin, &cfg, err))
 		return mape_errorf("%s", err);

@@ -44,7 +44,7 @@ static const char up_usage[] =
 	"         [--br ADDR] [--iid draft03|rfc7597] [--mtu N] [--xdp-mode native|skb]\n"
 	"         [--tun NAME] [--filtering address|endpoint] [--pin-dir DIR]\n"
 	"         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
-	"         [--timeout-icmp S] [--icmp-rate N]\n"
+	"         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
 	"\n"
 	"  --wan IF          IPv6 uplink; the CE address is added to it\n"
 	"  --lan IF          LAN interface (repeat for several, at most 8)\n"
@@ -85,6 +85,8 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static const char *const to_names[] = { "--timeout-tcp-est", "--timeout-tcp-trans",
+						 "--timeout-udp", "--timeout-icmp" };
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
@@ -155,12 +157,12 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 		case OPT_TO_TCP_TRANS:
 		case OPT_TO_UDP:
 		case OPT_TO_ICMP:
-			if (mape_parse_uint(opts[c - OPT_TO_TCP_EST + 11].name, optarg, 86400 * 7,
+			if (mape_parse_uint(to_names[c - OPT_TO_TCP_EST], optarg, 86400 * 7,
 					    &o->to[c - OPT_TO_TCP_EST], err))
 				return -EINVAL;
 			if (!o->to[c - OPT_TO_TCP_EST]) {
-				snprintf(err, MAPE_ERRLEN, "bad --%s '0': must be at least 1",
-					 opts[c - OPT_TO_TCP_EST + 11].name);
+				snprintf(err, MAPE_ERRLEN, "bad %s '0': must be at least 1",
+					 to_names[c - OPT_TO_TCP_EST]);
 				return -EINVAL;
 			}
 			break;
@@ -179,9 +181,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 				return -EINVAL;
 			break;
 		default:
-			snprintf(err, MAPE_ERRLEN, "bad option '%s' (mapectl up --help lists them)",
-				 argv[optind - 1]);
-			return -EINVAL;
+			return 2;	/* usage error, reported by cmd_up */
 		}
 	}
 	if (optind < argc) {
@@ -499,6 +499,8 @@ int cmd_up(int argc, char **argv)
 	int ret, have_old = 0;
 
 	ret = parse_up(argc, argv, &o, err);
+	if (ret == 2)
+		return mape_usage_error(argc, argv);
 	if (ret)
 		return ret > 0 ? 0 : mape_errorf("%s", err);
 	mape_ruleset_init(&rs);

@@ -15,7 +15,8 @@ int mape_bpffs_ensure(const char *dir, char *err);
 /*
  * The path where dir really is: dir itself when its bpffs is mounted here;
  * under `ip netns exec` (a fresh /sys hides the host's bpffs) the host's
- * /proc/1/root/<dir>; else a bpffs is mounted at /sys/fs/bpf. out >= 512.
+ * /proc/<pid>/root/<dir> of the nearest ancestor process in another mount
+ * namespace; else a bpffs is mounted at /sys/fs/bpf. out >= 512.
  */
 int mape_pin_resolve(const char *dir, char *out, size_t len, char *err);
 /* fd of the pinned object dir/name, or negative errno with err set. */
