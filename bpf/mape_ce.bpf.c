@@ -62,7 +62,9 @@ static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, ctx_len(ctx, CTX_XDP), &p))
 		return XDP_PASS;	/* the kernel judges malformed packets */
 	/* Only what the kernel routes into the tunnel is ours. */
-	rc = fib4(ctx, &f4, p.saddr, p.daddr, ctx->ingress_ifindex, p.tot_len);
+	/* tot_len 0: no MTU verdict from the FIB, so that a too-big packet of
+	 * ours is still recognised as routed into the tunnel (checked below) */
+	rc = fib4(ctx, &f4, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
 	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
 	    f4.ifindex != cfg->tun_ifindex)
 		return XDP_PASS;
@@ -83,7 +85,8 @@ static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s)
 		return XDP_PASS;
-	outer_dst(cfg, p.daddr, p.dport, dst6);
+	/* an FMR peer is chosen by the port on the wire: for echo, our identifier */
+	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, dst6);
 	rc = fib6_out(ctx, &f6, cfg->ce_addr, dst6, cfg->wan_ifindex, p.tot_len + IPV6_HLEN);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		count(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
@@ -428,7 +431,7 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 	}
 	ext = s->ext_port;
 	sess_out_touch(cfg, s, &p);
-	outer_dst(cfg, p.daddr, p.dport, dst6);
+	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	if (p.frag == FRAG_FIRST) {
 		fv.addr = cfg->ipv4;
 		fv.ns = bpf_ktime_get_ns();

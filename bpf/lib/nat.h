@@ -264,8 +264,13 @@ static __always_inline void nat_tcp_state(const struct mape_config *cfg, struct 
 	else if (st == MAPE_TCP_SYN_SENT && !outbound && (flags & TCP_SYN) && (flags & TCP_ACK))
 		st = MAPE_TCP_EST;
 	if (st != s->state) {
+		__u32 to = state_timeout(cfg, IPPROTO_TCP, st);
+
 		s->state = st;
-		s->timeout = state_timeout(cfg, IPPROTO_TCP, st);
+		/* a shorter timeout must fire sooner than the armed one */
+		if (to < s->timeout)
+			bpf_timer_start(&s->timer, (__u64)to * NSEC_PER_SEC, 0);
+		s->timeout = to;
 	}
 }
 

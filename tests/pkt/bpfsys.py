@@ -646,13 +646,14 @@ MIRRORS = {
 # ---------------------------------------------------------------- counters
 
 
-def parse_counters(path=TYPES_H):
-    """[(ENUM_ID, name, help)] in enum order, from the MAPE_COUNTERS X-macro."""
+def parse_counters(path=TYPES_H, macro="MAPE_COUNTERS"):
+    """[(ENUM_ID, name, help)] in enum order, from the MAPE_COUNTERS X-macro
+    (or another of the same form: macro="MAPE_BR_COUNTERS")."""
     with open(path) as f:
         src = f.read()
-    m = re.search(r"^#define\s+MAPE_COUNTERS\(X\)", src, re.M)
+    m = re.search(r"^#define\s+%s\(X\)" % re.escape(macro), src, re.M)
     if not m:
-        raise RuntimeError("MAPE_COUNTERS not found in %s" % path)
+        raise RuntimeError("%s not found in %s" % (macro, path))
     # the macro body: every line up to the first one not ending in a backslash
     lines = []
     for line in src[m.start():].splitlines():
@@ -672,3 +673,20 @@ COUNTERS = {name: i for i, (_id, name, _h) in enumerate(COUNTER_LIST)}
 COUNTER_IDS = {cid: i for i, (cid, _n, _h) in enumerate(COUNTER_LIST)}
 COUNTER_NAMES = [name for _id, name, _h in COUNTER_LIST]
 MAPE_CTR_MAX = len(COUNTER_LIST)
+
+# The BR's counters (mape_br_stats), from the MAPE_BR_COUNTERS X-macro.
+BR_COUNTER_LIST = parse_counters(macro="MAPE_BR_COUNTERS")
+BR_COUNTERS = {name: i for i, (_id, name, _h) in enumerate(BR_COUNTER_LIST)}
+BR_COUNTER_NAMES = [name for _id, name, _h in BR_COUNTER_LIST]
+
+
+@_selfcheck
+class MapeBrConfig(CStruct):
+    """struct mape_br_config: 52 bytes, align 4 (checked against mape_br.bpf.o's BTF
+    in test_br.py, not in MIRRORS, which are the CE object's)."""
+    _size_ = 52
+    _fields_ = [("br_addr", 0, "ip6"), ("flags", 16, "u32"), ("v6_ifindex", 20, "u32"),
+                ("v4_ifindex", 24, "u32"), ("tun_ifindex", 28, "u32"),
+                ("tun_peer_ifindex", 32, "u32"), ("tun_mac", 36, "mac"),
+                ("tun_peer_mac", 42, "mac"), ("iid", 48, "u8"), ("xdp_skb", 49, "u8"),
+                ("mtu", 50, "u16")]

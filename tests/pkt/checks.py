@@ -42,6 +42,32 @@ REMOTE = "198.51.100.7"
 
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPIP = 1, 6, 17, 4
 
+# A forwarding rule (mesh) for the FMR instance: the remotes' /24.
+FMR_RULE = ("ipv6prefix=2001:db8:100::,prefix6len=40,ipv4prefix=198.51.100.0,prefix4len=24,"
+            "ealen=16,offset=6")
+FMR = dict(ip6="2001:db8:100::", ip6_len=40, ip4="198.51.100.0", ip4_len=24, ea_len=16,
+           offset=6)
+BMR = dict(ip6="2001:db8::", ip6_len=40, ip4="192.0.2.0", ip4_len=24, ea_len=16, offset=6)
+
+
+def rfc_ce_addr(ipv4, port, ip6, ip6_len, ip4, ip4_len, ea_len, offset):
+    """RFC 7597 s5.2 / s6 (written here from the RFC, not from include/): the
+    CE address serving ipv4:port under a rule. EA bits = IPv4 suffix (p =
+    32 - r bits) | PSID (q = o - p bits, taken from the port after the
+    offset); end-user prefix = rule prefix | EA bits (subnet ID 0); IID =
+    16 zero bits | IPv4 | PSID (right-aligned in 16 bits)."""
+    a = int(ipaddress.IPv4Address(ipv4))
+    p = 32 - ip4_len
+    q = ea_len - p
+    psid = (port >> (16 - offset - q)) & ((1 << q) - 1)
+    ea = ((a & ((1 << p) - 1)) << q) | psid
+    prefix = int(ipaddress.IPv6Address(ip6)) | (ea << (128 - ip6_len - ea_len))
+    iid = (a << 16) | psid
+    return str(ipaddress.IPv6Address(prefix | iid))
+
+
+assert rfc_ce_addr(IPV4, 1232, **BMR) == "2001:db8:12:3400:0:c000:212:34"
+
 
 def rfc_port_set(psid=PSID, offset=PSID_OFFSET, psid_len=PSID_LEN):
     """RFC 7597 s5.1: port = A << (16 - a) | PSID << m | j, A in 1..2^a - 1

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 
@@ -37,7 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpfsys  # noqa: E402
 import checks  # noqa: E402
 from bpfsys import (COUNTERS, COUNTER_NAMES, MAPE_CTR_FMT, Map, MapeConfig, MapeInKey,  # noqa: E402
-                    MapeInVal, MapeOutKey, MapePort, MapeSession, Prog)
+                    MapeInVal, MapeOutKey, MapePort, MapeSession, Prog, MapeBind, MapeBindKey,
+                    MapeAdfKey, BR_COUNTERS, BR_COUNTER_NAMES)
 from scapy.layers.inet import IP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -95,9 +97,11 @@ def cleanup_stale():
         except OSError:
             continue
         for n in names:
-            if not n.startswith(prefix) or not n[len(prefix):].isdigit():
+            # <prefix><pid> or <prefix><tag>-<pid> (extra instances: fmr, br, ...)
+            tail = n[len(prefix):].rsplit("-", 1)[-1]
+            if not n.startswith(prefix) or not tail.isdigit():
                 continue
-            if _pid_alive(int(n[len(prefix):])):
+            if _pid_alive(int(tail)):
                 continue
             if d == "/run/netns":
                 sh("ip", "netns", "del", n, check=False)
@@ -166,12 +170,21 @@ def make_network():
     write_sysctl("net.ipv6.conf.default.disable_ipv6", 1)
 
 
-def mapectl_up(pin_dir):
+def mapectl_up_cmd(pin_dir, rules=(checks.RULE,), extra=()):
+    """The `mapectl up` command line of the test instance (rules: the --rule list,
+    the first the BMR; extra: more options, e.g. --filtering endpoint)."""
+    cmd = [MAPECTL, "up", "--wan", "wan0", "--lan", "lan0", "--prefix", checks.PREFIX]
+    for r in rules:
+        cmd += ["--rule", r]
+    cmd += ["--br", checks.BR, "--pin-dir", pin_dir, "--xdp-mode", "skb"]
+    return cmd + list(extra)
+
+
+def mapectl_up(pin_dir, rules=(checks.RULE,), extra=()):
     """The default: `mapectl up` sets up everything (mape0, addresses, pins, mape_cfg)."""
     if not os.access(MAPECTL, os.X_OK):
         pytest.fail("packet tier: %s is missing (build it: make)" % MAPECTL, pytrace=False)
-    cmd = [MAPECTL, "up", "--wan", "wan0", "--lan", "lan0", "--prefix", checks.PREFIX,
-           "--rule", checks.RULE, "--br", checks.BR, "--pin-dir", pin_dir, "--xdp-mode", "skb"]
+    cmd = mapectl_up_cmd(pin_dir, rules, extra)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         pytest.fail("packet tier: `%s` failed (exit %d):\n%s%s\n(for harness development "
@@ -251,11 +264,16 @@ class CE:
     port_set = checks.PORT_SET
     host, host_mac, remote, br_mac = checks.HOST, checks.HOST_MAC, checks.REMOTE, checks.BR_MAC
 
-    def __init__(self, loader=LOADER):
+    def __init__(self, loader=LOADER, tag="", rules=(checks.RULE,)):
+        """tag: "" for the session instance; another instance (own namespace and
+        pin dir, e.g. "fmr") gets names <prefix><tag>-<pid>. rules: the --rule list."""
         self.loader = loader
         self.pid = os.getpid()
-        self.pin_dir = os.path.join(BPFFS, "%s%d" % (PIN_PREFIX, self.pid))
-        self.ns = NetNS("%s%d" % (NS_PREFIX, self.pid))
+        self.tag = tag
+        self.rules = tuple(rules)
+        sfx = "%s-%d" % (tag, self.pid) if tag else "%d" % self.pid
+        self.pin_dir = os.path.join(BPFFS, PIN_PREFIX + sfx)
+        self.ns = NetNS(NS_PREFIX + sfx)
         self.progs = {}
         self._maps = {}
         self.ifindex = {}
@@ -280,7 +298,7 @@ class CE:
         if self.loader == "manual":
             manual_up(self.pin_dir)
         elif self.loader == "mapectl":
-            mapectl_up(self.pin_dir)
+            mapectl_up(self.pin_dir, self.rules)
         else:
             pytest.fail("MAPE_PKT_LOADER=%s: want mapectl or manual" % self.loader)
         self.up_done = True
@@ -312,6 +330,23 @@ class CE:
         self.ns.leave()
         return errors
 
+    def reup(self, extra=()):
+        """Run `mapectl up` again with the instance's arguments plus extra (e.g.
+        ["--filtering", "endpoint"]); with no extra it restores the defaults.
+        The port set does not change, so the sessions are kept. The programs
+        are pinned anew: reopen them (the maps are the same)."""
+        if self.loader != "mapectl":
+            pytest.skip("re-running `mapectl up` needs MAPE_PKT_LOADER=mapectl")
+        cmd = mapectl_up_cmd(self.pin_dir, self.rules, extra)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("`%s` failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode,
+                                                                  r.stdout, r.stderr))
+        for p in self.progs.values():
+            p.close()
+        self.progs = {p: Prog(os.path.join(self.pin_dir, p)) for p in PROGS}
+        return r.stdout
+
     # ------------------------------------------------------------ maps
     def map(self, name):
         if name not in self._maps:
@@ -342,6 +377,16 @@ class CE:
 
     def ctr_delta(self, before, what=0):
         return self.delta(before, self.counters(), what)
+
+    def binds(self):
+        """{(int_addr, int_port, proto): MapeBind}"""
+        return {(k.int_addr, k.int_port, k.proto): MapeBind.unpack(v)
+                for k, v in ((MapeBindKey.unpack(k), v) for k, v in self.map("mape_bind").items())}
+
+    def adfs(self):
+        """{(rem_addr, ext_port, proto): sessions}"""
+        return {(k.rem_addr, k.ext_port, k.proto): struct.unpack("=I", v[:4])[0]
+                for k, v in ((MapeAdfKey.unpack(k), v) for k, v in self.map("mape_adf").items())}
 
     def sessions(self):
         """[(MapeOutKey, MapeSession)]"""
@@ -445,3 +490,191 @@ def ce(ce_session):
     """The CE, NAT tables empty at the start of each test."""
     ce_session.flush_nat()
     return ce_session
+
+
+# ---------------------------------------------------------------- a second CE (FMR / mesh)
+
+
+@pytest.fixture(scope="module")
+def ce_fmr():
+    """A CE of its own (namespace mapetest-pkt-fmr-<pid>, pin dir
+    mapetest-fmr-<pid>) with the RFC rule as BMR and checks.FMR_RULE as an FMR.
+    Module scope: a test using it must not use `ce` (one namespace at a time)."""
+    ce = CE(tag="fmr", rules=(checks.RULE, checks.FMR_RULE))
+    if ce.loader != "mapectl":
+        pytest.skip("the FMR instance needs mapectl up")
+    try:
+        ce.setup()
+    except BaseException:
+        ce.teardown()
+        raise
+    yield ce
+    errors = ce.teardown()
+    if errors:
+        pytest.fail("FMR instance teardown: " + "\n".join(errors), pytrace=False)
+
+
+# ---------------------------------------------------------------- the BR (mapectl br up)
+
+BR_PROGS = ("mape_br6", "mape_br4", "mape_brt", "mape_brp")
+BR_OBJ = os.path.join(BUILD, "mape_br.bpf.o")
+
+
+class BR:
+    """`mapectl br up` in a namespace of its own (mapetest-pkt-br-<pid>):
+
+        brv6 (2001:db8:ffff::5/64 + the BR address 2001:db8:ffff::1 from br up;
+              2001:db8::/32 via 2001:db8:ffff::2, permanent neighbour
+              02:00:00:00:00:02) -- brv6p
+        brv4 (203.0.113.1/24, default via 203.0.113.254, permanent neighbour
+              02:00:00:00:00:fe) -- brv4p
+        mapebr0 / mapebr0-p (made by br up; routes of the rules' IPv4 prefixes)
+    """
+
+    XDP_PASS, XDP_DROP, XDP_REDIRECT = bpfsys.XDP_PASS, bpfsys.XDP_DROP, bpfsys.XDP_REDIRECT
+    TC_ACT_OK, TC_ACT_SHOT = bpfsys.TC_ACT_OK, bpfsys.TC_ACT_SHOT
+    TC_ACT_REDIRECT = bpfsys.TC_ACT_REDIRECT
+
+    addr = "2001:db8:ffff::1"
+    v6_addr, v6_nh, v6_nh_mac = "2001:db8:ffff::5", "2001:db8:ffff::2", "02:00:00:00:00:02"
+    v4_addr, v4_gw, v4_gw_mac = "203.0.113.1", "203.0.113.254", "02:00:00:00:00:fe"
+
+    def __init__(self, rules=(checks.RULE,)):
+        self.pid = os.getpid()
+        self.rules = tuple(rules)
+        self.pin_dir = os.path.join(BPFFS, "%sbr-%d" % (PIN_PREFIX, self.pid))
+        self.ns = NetNS("%sbr-%d" % (NS_PREFIX, self.pid))
+        self.progs = {}
+        self._maps = {}
+        self.ifindex = {}
+        self.mac = {}
+        self.up_done = False
+        self.last = None
+
+    def setup(self):
+        if os.geteuid() != 0:
+            pytest.fail("the packet tier needs root", pytrace=False)
+        if not os.access(MAPECTL, os.X_OK) or not os.path.exists(BR_OBJ):
+            pytest.fail("%s or %s is missing (make)" % (MAPECTL, BR_OBJ), pytrace=False)
+        cleanup_stale()
+        if not os.path.ismount(BPFFS):
+            sh("mount", "-t", "bpf", "bpf", BPFFS)
+        if os.path.exists(self.pin_dir):
+            shutil.rmtree(self.pin_dir)
+        self.ns.enter()
+        write_sysctl("net.ipv6.conf.all.accept_dad", 0)
+        write_sysctl("net.ipv6.conf.default.accept_dad", 0)
+        write_sysctl("net.ipv4.ip_forward", 1)
+        write_sysctl("net.ipv6.conf.all.forwarding", 1)
+        write_sysctl("net.ipv6.conf.default.forwarding", 1)
+        for c in ["link set lo up",
+                  "link add brv6 type veth peer name brv6p",
+                  "link add brv4 type veth peer name brv4p"]:
+            sh("ip", *c.split())
+        for dev in ("brv6p", "brv4p", "brv4"):
+            write_sysctl("net.ipv6.conf.%s.disable_ipv6" % dev, 1)
+        for c in ["link set brv6 up", "link set brv6p up", "link set brv4 up",
+                  "link set brv4p up",
+                  "-6 addr add %s/64 dev brv6 nodad" % self.v6_addr,
+                  "-6 neigh replace %s lladdr %s dev brv6 nud permanent" % (self.v6_nh,
+                                                                            self.v6_nh_mac),
+                  "-6 route replace 2001:db8::/32 via %s dev brv6" % self.v6_nh,
+                  "addr add %s/24 dev brv4" % self.v4_addr,
+                  "neigh replace %s lladdr %s dev brv4 nud permanent" % (self.v4_gw,
+                                                                         self.v4_gw_mac),
+                  "route replace default via %s dev brv4" % self.v4_gw]:
+            sh("ip", *c.split())
+        write_sysctl("net.ipv6.conf.default.disable_ipv6", 1)
+        cmd = [MAPECTL, "br", "up", "--v6", "brv6", "--v4", "brv4", "--br-addr", self.addr,
+               "--pin-dir", self.pin_dir, "--xdp-mode", "skb"]
+        for r in self.rules:
+            cmd += ["--rule", r]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            pytest.fail("`%s` failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                          r.stderr), pytrace=False)
+        self.up_done = True
+        missing = [p for p in BR_PROGS if not os.path.exists(os.path.join(self.pin_dir, p))]
+        if missing:
+            pytest.fail("br up pinned no program %s under %s" % (", ".join(missing),
+                                                                self.pin_dir), pytrace=False)
+        self.progs = {p: Prog(os.path.join(self.pin_dir, p)) for p in BR_PROGS}
+        for n in ("brv6", "brv6p", "brv4", "brv4p", "mapebr0", "mapebr0-p"):
+            self.ifindex[n], self.mac[n] = link_info(n)
+
+    def teardown(self):
+        errors = []
+        for p in self.progs.values():
+            p.close()
+        for m in self._maps.values():
+            m.close()
+        self.progs, self._maps = {}, {}
+        if self.up_done:
+            cmd = [MAPECTL, "br", "down", "--pin-dir", self.pin_dir]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                errors.append("`%s` failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode,
+                                                                r.stdout, r.stderr))
+        if os.path.exists(self.pin_dir):
+            shutil.rmtree(self.pin_dir, ignore_errors=True)
+        self.ns.leave()
+        return errors
+
+    def map(self, name):
+        if name not in self._maps:
+            self._maps[name] = Map(os.path.join(self.pin_dir, name))
+        return self._maps[name]
+
+    def counters(self):
+        m = self.map("mape_br_stats")
+        return {n: m.lookup_sum(i, MAPE_CTR_FMT) for n, i in BR_COUNTERS.items()}
+
+    def ctr_delta(self, before, what=0):
+        after = self.counters()
+        return {n: after[n][what] - before[n][what] for n in BR_COUNTER_NAMES
+                if after[n][what] != before[n][what]}
+
+    def _run(self, prog, frame, ctx):
+        data = bytes(frame)
+        rv, out, ctx_out = self.progs[prog].run(data, ctx(len(data)))
+        self.last = RunResult(rv, Ether(out), out, ctx_out, data)
+        return self.last
+
+    def run_br6(self, frame):
+        """mape_br6 (XDP) as if the frame arrived on brv6."""
+        return self._run("mape_br6", frame, lambda n: bpfsys.xdp_md(n, self.ifindex["brv6"]))
+
+    def run_br4(self, frame):
+        """mape_br4 (XDP) as if the frame arrived on brv4."""
+        return self._run("mape_br4", frame, lambda n: bpfsys.xdp_md(n, self.ifindex["brv4"]))
+
+    def run_brt(self, frame):
+        """mape_brt (TC egress of mapebr0)."""
+        return self._run("mape_brt", frame, lambda n: bpfsys.skb_ctx(self.ifindex["mapebr0"]))
+
+    def v6_frame(self, inner, src6, dst6=None, hlim=64, nh=4):
+        """An encapsulated packet from a CE as it arrives on brv6."""
+        return checks.mape_pkt(inner, src6=src6, dst6=dst6 or self.addr,
+                               eth_src=self.v6_nh_mac, eth_dst=self.mac["brv6"], hlim=hlim, nh=nh)
+
+    def v4_frame(self, ip):
+        """An IPv4 packet from the internet as it arrives on brv4."""
+        return Ether(src=self.v4_gw_mac, dst=self.mac["brv4"]) / ip
+
+    def tun_frame(self, ip):
+        return Ether(src=self.mac["mapebr0"], dst=self.mac["mapebr0-p"]) / ip
+
+
+@pytest.fixture(scope="module")
+def br():
+    """The BR instance (module scope; its tests must not use `ce`)."""
+    b = BR()
+    try:
+        b.setup()
+    except BaseException:
+        b.teardown()
+        raise
+    yield b
+    errors = b.teardown()
+    if errors:
+        pytest.fail("BR teardown: " + "\n".join(errors), pytrace=False)
