@@ -96,6 +96,21 @@ test-unit: $(BUILD)/unit-tests
 test-cli: $(BUILD)/mapectl
 	$(Q)$(PYTHON) -m pytest -q tests/cli
 
+test-pkt: all
+	$(Q)tests/run.sh $(BUILD) pkt
+
+test-lab: all
+	$(Q)tests/run.sh $(BUILD) lab
+
+# The main job on the built-in default: the namespace lab, a short
+# narrated scenario, then everything torn down (also on Ctrl-C or failure).
+demo: all
+	$(Q)MAPECTL=$(BUILD)/mapectl tools/lab/demo.sh
+
+# Benchmarks: short variant (< 3 min); BENCH_ARGS=--long for the longer one.
+bench: all
+	$(Q)$(PYTHON) tools/bench/bench.py $(BENCH_ARGS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape
 	install -m 0755 $(BUILD)/mapectl $(DESTDIR)$(PREFIX)/sbin/mapectl

@@ -40,37 +40,36 @@ static __always_inline void sess_out_touch(const struct mape_config *cfg, struct
 
 /* ---------------------------------------------------------------- LAN XDP */
 
-static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
+static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config *cfg,
+				   struct pkt4 *p, __u32 *v);
+
+/*
+ * A LAN packet the kernel routes into the tunnel, of an established
+ * session: translate, encapsulate, redirect. A subprogram of its own so
+ * that its buffers are not on the stack of the session-creating paths.
+ */
+static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
+			      struct pkt4 *pp, __u32 *v)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct mape_config *cfg;
-	struct bpf_fib_lookup f4, f6;
+	struct bpf_fib_lookup f;	/* IPv4 lookup first, then the outer IPv6 one */
 	struct mape_out_key k;
 	struct mape_session *s;
 	struct ipv6hdr *ip6;
-	struct pkt4 p;
+	struct pkt4 p = *pp;
 	__u8 dst6[16] __attribute__((aligned(8)));
+	void *data, *end;
 	int rc;
 
-	*v = MAPE_CTR_PASS_NOT_OURS;
-	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IP))
-		return XDP_PASS;
-	cfg = get_cfg();
-	if (!cfg)
-		return XDP_PASS;
-	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, ctx_len(ctx, CTX_XDP), &p))
-		return XDP_PASS;	/* the kernel judges malformed packets */
 	/* Only what the kernel routes into the tunnel is ours. */
 	/* tot_len 0: no MTU verdict from the FIB, so that a too-big packet of
 	 * ours is still recognised as routed into the tunnel (checked below) */
-	rc = fib4(ctx, &f4, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
+	rc = fib4(ctx, &f, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
 	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
-	    f4.ifindex != cfg->tun_ifindex)
+	    f.ifindex != cfg->tun_ifindex)
 		return XDP_PASS;
 	*v = MAPE_CTR_OUT_TO_KERNEL;
 	/* Rare or stateful cases belong to the slow path. */
-	if (p.frag || p.icmp_err || p.daddr == cfg->ipv4 ||
+	if (p.frag || p.icmp_err ||
 	    (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST))))
 		return XDP_PASS;
 	if (p.ttl <= 1) {
@@ -87,7 +86,7 @@ static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 		return XDP_PASS;
 	/* an FMR peer is chosen by the port on the wire: for echo, our identifier */
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, dst6);
-	rc = fib6_out(ctx, &f6, cfg->ce_addr, dst6, cfg->wan_ifindex, p.tot_len + IPV6_HLEN);
+	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p.tot_len + IPV6_HLEN);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		count(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
 							   MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
@@ -101,16 +100,38 @@ static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 	sess_out_touch(cfg, s, &p);
 	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
 		return XDP_DROP;
-	if (put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
+	if (put_eth(ctx, CTX_XDP, f.dmac, f.smac, ETH_P_IPV6))
 		return XDP_DROP;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
+	data = ctx_data(ctx, CTX_XDP);
+	end = ctx_end(ctx, CTX_XDP);
 	ip6 = data + ETH_HLEN;
 	if (!PKT_OK(ip6, IPV6_HLEN, end))
 		return XDP_DROP;
 	put_ip6hdr(ip6, p.tot_len, cfg->ce_addr, dst6);
 	*v = MAPE_CTR_OUT_FAST;
-	return bpf_redirect(f6.ifindex, 0);
+	return bpf_redirect(f.ifindex, 0);
+}
+
+static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
+{
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
+	struct ethhdr *eth = data;
+	struct mape_config *cfg;
+	struct pkt4 p;
+
+	*v = MAPE_CTR_PASS_NOT_OURS;
+	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	cfg = get_cfg();
+	if (!cfg)
+		return XDP_PASS;
+	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, xdp_len(ctx), &p))
+		return XDP_PASS;	/* the kernel judges malformed packets */
+	/* Our own IPv4: the kernel would deliver it locally, but its ports
+	 * belong to our LAN hosts (hairpin) or to CEs sharing the address. */
+	if (p.daddr == cfg->ipv4 && !p.frag && !p.icmp_err && p.proto != IPPROTO_ICMP)
+		return lan_own_ipv4(ctx, cfg, &p, v);
+	return lan_est(ctx, cfg, &p, v);
 }
 
 SEC("xdp")
@@ -205,6 +226,111 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 		st = (p->tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
 	rc = nat_create(cfg, k, port, st, MAPE_SESS_INBOUND);
 	return rc < 0 ? rc : 0;
+}
+
+/*
+ * A LAN packet to our own IPv4 address (TCP/UDP; echo requests are the
+ * router's). Its source gets a session as for any outbound packet. A port
+ * of our set is hairpinned (RFC 4787 REQ-9): the packet is translated as if
+ * it had left and come back, and delivered to the LAN host owning the port
+ * (subject to the same filtering as inbound packets). Any other port is
+ * served by a CE sharing our address: encapsulated to the FMR peer or the
+ * BR. Runs in XDP only, since the kernel would take these packets itself;
+ * without a resolved IPv6 next hop the encapsulated packet is handed to the
+ * kernel's IPv6 forwarding.
+ */
+/* Hairpin delivery of a translated packet to the LAN host int_addr. */
+static __noinline int lan_hairpin_out(struct xdp_md *ctx, const struct mape_config *cfg,
+				      struct pkt4 *p, __be32 int_addr, __u32 *v)
+{
+	struct bpf_fib_lookup f;
+	int rc = fib4(ctx, &f, cfg->ipv4, int_addr, ctx->ingress_ifindex, 0);
+
+	*v = MAPE_CTR_HAIRPIN;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1)
+		return XDP_PASS;	/* the kernel forwards it to the host */
+	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, f.dmac, f.smac, ETH_P_IP)) {
+		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	return bpf_redirect(f.ifindex, 0);
+}
+
+/* Encapsulate a translated packet to the CE sharing our address (or the BR). */
+static __noinline int lan_share_out(struct xdp_md *ctx, const struct mape_config *cfg,
+				    struct pkt4 *p, __u32 *v)
+{
+	struct bpf_fib_lookup f;
+	struct ipv6hdr *ip6;
+	__u8 dst6[16] __attribute__((aligned(8)));
+	int rc;
+
+	*v = MAPE_CTR_DROP_ENCAP;
+	outer_dst(cfg, p->daddr, p->dport, dst6);
+	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
+		return XDP_DROP;
+	ip6 = ctx_data(ctx, CTX_XDP) + ETH_HLEN;
+	if (!PKT_OK(ip6, IPV6_HLEN, ctx_end(ctx, CTX_XDP)))
+		return XDP_DROP;
+	put_ip6hdr(ip6, p->tot_len, cfg->ce_addr, dst6);
+	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p->tot_len + IPV6_HLEN);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		/* the kernel's IPv6 forwarding resolves the next hop: the
+		 * packet enters it on the tunnel interface */
+		*v = MAPE_CTR_OUT_TO_KERNEL;
+		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
+		if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IPV6))
+			return XDP_DROP;
+		return bpf_redirect(cfg->tun_peer_ifindex, 0);
+	}
+	if (put_eth(ctx, CTX_XDP, f.dmac, f.smac, ETH_P_IPV6))
+		return XDP_DROP;
+	*v = MAPE_CTR_OUT_FAST;
+	return bpf_redirect(f.ifindex, 0);
+}
+
+static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config *cfg,
+				   struct pkt4 *p, __u32 *v)
+{
+	struct mape_out_key k;	/* our session, then the hairpin target's */
+	struct mape_session *s;
+	__u8 st = 0;
+	__be16 ext;
+	int rc;
+
+	out_key_pkt(&k, p);
+	s = bpf_map_lookup_elem(&mape_out, &k);
+	if (!s) {
+		if (p->proto == IPPROTO_TCP)
+			st = (p->tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
+		rc = nat_create(cfg, &k, 0, st, 0);
+		s = rc < 0 ? NULL : bpf_map_lookup_elem(&mape_out, &k);
+		if (!s) {
+			*v = rc < 0 ? -rc : MAPE_CTR_DROP_TABLE_FULL;
+			return XDP_DROP;
+		}
+	}
+	ext = s->ext_port;
+	sess_out_touch(cfg, s, p);
+	*v = MAPE_CTR_DROP_ENCAP;
+	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
+		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
+		if (rc) {
+			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
+			return XDP_DROP;
+		}
+		if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
+		    xlate_plain(ctx, CTX_XDP, p, 1, cfg->ipv4, k.int_addr, p->dport, k.int_port))
+			return XDP_DROP;
+		return lan_hairpin_out(ctx, cfg, p, k.int_addr, v);
+	}
+	if (p->tot_len > cfg->mtu) {
+		*v = MAPE_CTR_DROP_MTU;
+		return XDP_DROP;
+	}
+	if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext))
+		return XDP_DROP;
+	return lan_share_out(ctx, cfg, p, v);
 }
 
 static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)

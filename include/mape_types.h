@@ -178,6 +178,7 @@ struct mape_frag_val {
 	X(OUT_TO_KERNEL, "out_to_kernel", "LAN packet left to the kernel (no session/neigh)")  \
 	X(IN_FAST, "in_fast", "WAN->LAN decapsulated and redirected in XDP")                   \
 	X(IN_SLOW, "in_slow", "WAN->LAN decapsulated into the tunnel interface")              \
+	X(HAIRPIN, "hairpin", "LAN->our IPv4 at a mapped port: delivered to the LAN host")     \
 	X(DROP_TRUNCATED, "drop_truncated", "packet shorter than its headers")                  \
 	X(DROP_BAD_HDR, "drop_bad_header", "malformed IPv4/IPv6 header or options")             \
 	X(DROP_SPOOFED, "drop_spoofed", "outer source is neither the BR nor the FMR CE (s8.1)") \
@@ -191,6 +192,7 @@ struct mape_frag_val {
 	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
 	X(DROP_ICMP_ERR, "drop_icmp_error", "ICMP error about no known session")                \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
+	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
 	/* events */                                                                          \
@@ -252,6 +254,7 @@ struct mape_br_config {
 	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header we do not handle")          \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
+	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
 	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")
 
 #define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,

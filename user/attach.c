@@ -159,7 +159,7 @@ int mape_check_iface(const char *name, const char *opt, char *err)
 	return idx;
 }
 
-int mape_make_tunnel(const char *tun, unsigned long mtu_v, char *err)
+int mape_make_tunnel(const char *tun, unsigned long mtu_v, int ipv6_in, char *err)
 {
 	char peer[IFNAMSIZ], mtu[16], path[128];
 	int ret;
@@ -167,16 +167,25 @@ int mape_make_tunnel(const char *tun, unsigned long mtu_v, char *err)
 	mape_tun_peer_name(tun, peer);
 	snprintf(mtu, sizeof(mtu), "%lu", mtu_v);
 	if (!if_nametoindex(tun)) {
-		ret = mape_ip(err, 0, "link", "add", tun, "type", "veth", "peer", "name", peer,
+		ret = mape_ip(err, 0, "link", "add", "name", tun, "type", "veth", "peer", "name", peer,
 			      NULL);
 		if (ret)
 			return ret;
+		/*
+		 * No IPv6 address of any kind on the pair (no link-local: no DAD,
+		 * no router solicitation) and no multicast (no MLD). With ipv6_in, IPv6 stays enabled
+		 * on the tunnel side: encapsulated packets whose next hop XDP could
+		 * not resolve enter the kernel there and are forwarded to the WAN
+		 * by its IPv6 routing. Set once, at creation: a re-run of up
+		 * leaves the administrator's later choices alone.
+		 */
+		mape_ip(err, 1, "link", "set", "dev", tun, "addrgenmode", "none", "multicast", "off",
+			NULL);	/* without multicast it sends no MLD reports either */
+		snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", tun);
+		mape_sysctl(path, ipv6_in ? "0" : "1", err);
+		snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", peer);
+		mape_sysctl(path, "1", err);
 	}
-	/* an IPv4-only face: no link-local, no DAD, no MLD on it */
-	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", tun);
-	mape_sysctl(path, "1", err);
-	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", peer);
-	mape_sysctl(path, "1", err);
 	ret = mape_ip(err, 0, "link", "set", "dev", tun, "mtu", mtu, "arp", "off", "up", NULL);
 	if (!ret)
 		ret = mape_ip(err, 0, "link", "set", "dev", peer, "mtu", mtu, "arp", "off", "up",

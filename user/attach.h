@@ -19,8 +19,9 @@ int mape_obj_load(struct bpf_object *obj, const char *dir, char *err);
 int mape_obj_pin_progs(struct bpf_object *obj, const char *dir, char *err);
 /* ifindex of an existing interface, or negative with "unknown interface" in err. */
 int mape_check_iface(const char *name, const char *opt, char *err);
-/* The IPv4 tunnel face: veth NAME / NAME-p, MTU, ARP off, no IPv6, up. */
-int mape_make_tunnel(const char *tun, unsigned long mtu, char *err);
+/* The IPv4 tunnel face: veth NAME / NAME-p, MTU, ARP off, up; IPv6 without
+ * addresses on NAME when ipv6_in (the fast path's way into IPv6 forwarding). */
+int mape_make_tunnel(const char *tun, unsigned long mtu, int ipv6_in, char *err);
 void mape_tun_peer_name(const char *tun, char *buf);
 void mape_map_clear(int fd, size_t key_size);
 void mape_unpin_dir(const char *dir);

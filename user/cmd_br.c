@@ -195,7 +195,7 @@ static int br_up(int argc, char **argv)
 	if (ret)
 		goto out;
 	cfg.mtu = v6_mtu - 40;
-	ret = mape_make_tunnel(BR_TUN, cfg.mtu, err);
+	ret = mape_make_tunnel(BR_TUN, cfg.mtu, 0, err);
 	if (ret)
 		goto out;
 	mape_tun_peer_name(BR_TUN, peer);

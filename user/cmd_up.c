@@ -369,7 +369,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	ret = mape_obj_load(skel->obj, dir, err);
 	if (ret)
 		goto out;
-	ret = mape_make_tunnel(o->tun, o->mtu, err);
+	ret = mape_make_tunnel(o->tun, o->mtu, 1, err);
 	if (ret)
 		goto out;
 	mape_tun_peer_name(o->tun, peer);

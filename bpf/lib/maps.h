@@ -96,6 +96,19 @@ struct {
 	__type(value, struct mape_rl);
 } mape_icmp_rl SEC(".maps");
 
+/* Per-CPU scratch for building a session value off the (512-byte) stack;
+ * raw bytes, since per-CPU maps may not hold a bpf_timer. */
+struct mape_sess_raw {
+	__u8 bytes[sizeof(struct mape_session)];
+} __attribute__((aligned(8)));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_sess_raw);
+} mape_scratch SEC(".maps");
+
 static __always_inline void count(__u32 ctr, __u32 bytes)
 {
 	struct mape_ctr *c = bpf_map_lookup_elem(&mape_stats, &ctr);

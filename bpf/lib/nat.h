@@ -214,26 +214,32 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 static __noinline int nat_create(const struct mape_config *cfg, const struct mape_out_key *k,
 				 __u32 ext_arg, __u8 state, __u8 flags)
 {
-	struct mape_session s = {}, *sp;
 	struct mape_in_val iv = { .int_addr = k->int_addr, .int_port = k->int_port };
+	struct mape_session *s, *sp;
 	struct mape_in_key ik;
 	__be16 ext = (__be16)ext_arg;
 	int overlap = 0;
+	__u32 zero = 0;
 
+	/* the new value is built in a per-CPU scratch entry, not on the stack */
+	s = (struct mape_session *)bpf_map_lookup_elem(&mape_scratch, &zero);
+	if (!s)
+		return -MAPE_CTR_DROP_TABLE_FULL;
 	if (!ext)
 		ext = (__be16)nat_pick_port(cfg, k, &overlap);
 	if (!ext)
 		return -MAPE_CTR_DROP_EXHAUSTED;
-	s.created_ns = s.last_ns = bpf_ktime_get_ns();
-	s.ext_port = ext;
-	s.state = state;
-	s.flags = flags;
-	s.timeout = state_timeout(cfg, k->proto, state);
+	__builtin_memset(s, 0, sizeof(*s));
+	s->created_ns = s->last_ns = bpf_ktime_get_ns();
+	s->ext_port = ext;
+	s->state = state;
+	s->flags = flags;
+	s->timeout = state_timeout(cfg, k->proto, state);
 	in_key_of(&ik, k->proto, ext, k->rem_addr, k->rem_port);
 	if (bpf_map_update_elem(&mape_in, &ik, &iv, BPF_NOEXIST))
 		return bpf_map_lookup_elem(&mape_in, &ik) ? -MAPE_CTR_DROP_EXHAUSTED :
 							    -MAPE_CTR_DROP_TABLE_FULL;
-	if (bpf_map_update_elem(&mape_out, k, &s, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&mape_out, k, s, BPF_NOEXIST)) {
 		bpf_map_delete_elem(&mape_in, &ik);
 		/* EEXIST: another CPU won the race; its session serves us */
 		return bpf_map_lookup_elem(&mape_out, k) ? 0 : -MAPE_CTR_DROP_TABLE_FULL;

@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: MIT
+"""End-to-end tests in the namespace lab (tools/lab/lab.sh, docs/lab.md):
+real programs (ping, curl, a DNS query, iperf3, traceroute, many TCP
+connections, CE-to-CE traffic) from the LAN hosts through CE, ISP and BR
+to the IPv4 servers, in each XDP mode (see conftest.py).
+
+The tests of a mode share one lab and run in file order; the ones that
+re-run or restart mapectl come last.
+"""
+import json
+import os
+import re
+import time
+
+import pytest
+
+
+def out(r):
+    return f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+
+
+# ---------------------------------------------------------------- basic reachability
+
+def test_ping_h1_to_inet(lab):
+    r = lab.run("h1", "ping", "-c", "3", "-i", "0.3", "-W", "2", lab.WEB, timeout=20)
+    assert r.returncode == 0 and " 0% packet loss" in r.stdout, \
+        f"ping h1 -> {lab.WEB} through CE1 and the BR lost packets:\n{out(r)}\n{lab.diag()}"
+
+
+def test_second_lan_h2(lab):
+    """CE1's second LAN interface: ping and HTTP from h2."""
+    r = lab.run("h2", "ping", "-c", "2", "-i", "0.3", "-W", "2", lab.ALT, timeout=20)
+    assert r.returncode == 0, f"ping h2 -> {lab.ALT} failed:\n{out(r)}\n{lab.diag()}"
+    r = lab.run("h2", "curl", "-sS", "-m", "10", f"http://{lab.WEB}/", timeout=20)
+    assert r.returncode == 0 and "it works" in r.stdout, \
+        f"curl from h2 failed:\n{out(r)}\n{lab.diag()}"
+
+
+def test_ping_h3_behind_ce2(lab):
+    r = lab.run("h3", "ping", "-c", "2", "-i", "0.3", "-W", "2", lab.WEB, timeout=20)
+    assert r.returncode == 0, f"ping h3 -> {lab.WEB} through CE2 failed:\n{out(r)}\n" \
+                              f"{lab.diag('ce2')}"
+
+
+def test_http(lab):
+    r = lab.run("h1", "curl", "-sS", "-m", "10", f"http://{lab.WEB}/", timeout=20)
+    assert r.returncode == 0 and "it works" in r.stdout, f"curl index.html:\n{out(r)}\n{lab.diag()}"
+    r = lab.run("h1", "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{size_download}",
+                f"http://{lab.WEB}/1M.bin", timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "1048576", \
+        f"curl of a 1 MiB file did not get 1048576 bytes:\n{out(r)}\n{lab.diag()}"
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_dns(lab, proto):
+    names = dict(kv.split("=") for kv in lab.DNS_NAMES.split())
+    for name, addr in names.items():
+        args = [name, "--server", lab.WEB, "--timeout", "3"] + (["--tcp"] if proto == "tcp" else [])
+        r = lab.py("h1", "dnsq.py", *args, timeout=15)
+        assert r.returncode == 0 and f"{name} A {addr}" in r.stdout, \
+            f"DNS over {proto.upper()} for {name} (want {addr}):\n{out(r)}\n{lab.diag()}"
+
+
+# ---------------------------------------------------------------- throughput
+
+def iperf(lab, *args):
+    r = lab.run("h1", "iperf3", "-c", lab.WEB, "-p", lab.IPERF_PORT, "-t", "2", "-J",
+                "--connect-timeout", "3000", *args, timeout=25)
+    try:
+        res = json.loads(r.stdout)
+    except ValueError:
+        pytest.fail(f"iperf3 {' '.join(args)} gave no JSON:\n{out(r)}\n{lab.diag()}")
+    assert r.returncode == 0 and "error" not in res, \
+        f"iperf3 {' '.join(args)} failed: {res.get('error')}\n{out(r)[-1500:]}\n{lab.diag()}"
+    return res
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["upload", "download"])
+def test_iperf_tcp(lab, reverse):
+    res = iperf(lab, *(["-R"] if reverse else []))
+    bps = res["end"]["sum_received"]["bits_per_second"]
+    assert bps > 0, f"iperf3 TCP {'-R ' if reverse else ''}received nothing\n{lab.diag()}"
+    print(f"TCP {'download' if reverse else 'upload'} ({lab.mode}): {bps / 1e6:.0f} Mbit/s")
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["upload", "download"])
+def test_iperf_udp(lab, reverse):
+    res = iperf(lab, "-u", "-b", "10M", *(["-R"] if reverse else []))
+    s = res["end"]["sum"]
+    assert s["packets"] > 0 and s["bits_per_second"] > 0, \
+        f"iperf3 UDP {'-R ' if reverse else ''}: nothing received: {s}\n{lab.diag()}"
+    assert s["lost_percent"] < 20, \
+        f"iperf3 UDP {'-R ' if reverse else ''}at 10 Mbit/s lost {s['lost_percent']:.1f} % " \
+        f"of {s['packets']} datagrams\n{lab.diag()}"
+
+
+# ---------------------------------------------------------------- NAPT capacity
+
+def test_conn_burst_300(lab):
+    """300 concurrent TCP connections on 240 ports: all blocks, port overlapping."""
+    r = lab.py("h1", "conn_burst.py", "run", lab.WEB, "--ports", lab.BURST_PORTS, "-n", "300",
+               "--hold", "2", "--timeout", "10", "--json", timeout=60)
+    try:
+        res = json.loads(r.stdout)
+    except ValueError:
+        pytest.fail(f"conn_burst.py gave no JSON:\n{out(r)}\n{lab.diag()}")
+    assert res["echoed"] == 300, \
+        f"{res['echoed']}/300 connections held and echoed ({res['opened']} opened), " \
+        f"failures: {res['errors']}\n{lab.diag()}"
+    st = lab.status("ce1")
+    tcp = st["port_usage"]["tcp"]
+    busy = [i for i, n in enumerate(tcp["blocks"]) if n]
+    assert len(busy) > 1, \
+        f"after 300 connections, TCP ports in use in {len(busy)} block(s) only: {tcp}"
+    assert tcp["used"] > 1, f"port usage {tcp}"
+
+
+# ---------------------------------------------------------------- ICMP errors
+
+@pytest.mark.parametrize("method", ["udp", "icmp"])
+def test_traceroute(lab, method):
+    """Time-exceeded from CE1 and from the BR come back through the NAPT.
+    The IPv6 hops (the ISP) are invisible to IPv4: the path is CE1, BR, server."""
+    args = ["traceroute", "-n", "-q", "2", "-w", "2", "-m", "6"] + \
+        (["-I"] if method == "icmp" else []) + [lab.WEB]
+    r = lab.run("h1", *args, timeout=60)
+    hops = []
+    for line in r.stdout.splitlines()[1:]:
+        m = re.match(r"\s*(\d+)\s+(.*)", line)
+        if m:
+            hops.append(re.findall(r"\d+\.\d+\.\d+\.\d+", m.group(2)))
+    want = [[lab.CE1_LAN1], [lab.BR_V4], [lab.WEB]]
+    if lab.standin:
+        want.remove([lab.BR_V4])  # the stand-in BR does not decrement the TTL
+    got = [sorted(set(h)) for h in hops]
+    assert got == want, \
+        f"traceroute ({method}) h1 -> {lab.WEB}: hops {got}, want {want}\n{out(r)}\n{lab.diag()}"
+
+
+# ---------------------------------------------------------------- mesh (FMR)
+
+def calc(lab, prefix):
+    r = lab.run("h1", lab.mapectl_bin, "calc", "--json", "--rule", lab.RULE + ",fmr",
+                "--prefix", prefix, "--iid", lab.IID)
+    assert r.returncode == 0, out(r)
+    return json.loads(r.stdout)
+
+
+def wait_line(path, prefix, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.endswith("\n") and line.startswith(prefix):
+                        return line[len(prefix):].strip()
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def mesh(lab, c1, c2):
+    """h1 -> h3's mapped address must go CE1 -> CE2 over the FMR, not via the BR.
+
+    h3 runs a UDP echo on a port of CE2's set, learns its mapped address from
+    the echo server in inet, and sends one datagram to CE1's IPv4 (a port of
+    CE1's set), which opens CE2's address-dependent filter for that address.
+    Then h1 sends 5 datagrams to h3's mapped address and wants 5 echoes."""
+    h3_port = c2["port_ranges"][0][0] + 6
+    ready = os.path.join(lab.RUN, f"test-h3-{c2['ipv4']}.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)  # not to read an earlier run's line
+    srv = lab.popen_py("h3", "udp_echo.py", "serve", f"0.0.0.0:{h3_port}",
+                       "--lifetime", "30", "--announce", f"{lab.WEB}:{lab.ECHO_PORT}",
+                       "--punch", f"{c1['ipv4']}:{c1['port_ranges'][0][0]}", "--ready", ready)
+    try:
+        mapped = wait_line(ready, "mapped ", 8)
+        assert mapped, f"h3 did not learn its mapped address from {lab.WEB}:{lab.ECHO_PORT} " \
+                       f"(the path h3 -> CE2 -> BR -> inet and back)\n{lab.diag('ce2')}"
+        ip, port = mapped.rsplit(":", 1)
+        assert ip == c2["ipv4"], f"h3 mapped to {mapped}, but CE2's IPv4 is {c2['ipv4']}"
+        assert any(a <= int(port) <= b for a, b in c2["port_ranges"]), \
+            f"h3 mapped to port {port}, outside CE2's port set {c2['port_ranges']}"
+        time.sleep(0.3)  # the punch has crossed
+        br0, isp0 = lab.br_mape_packets(), lab.counters()
+        r = lab.py("h1", "udp_echo.py", "ask", mapped, "--count", "5", "--timeout", "3",
+                   timeout=20)
+        br1, isp1 = lab.br_mape_packets(), lab.counters()
+        assert r.returncode == 0, \
+            f"h1 -> h3's mapped address {mapped} (CE1 {c1['ipv4']} PSID {c1['psid']} -> " \
+            f"CE2 {c2['ipv4']} PSID {c2['psid']}): {r.stdout.strip()}\n{lab.diag('ce1', 'ce2')}"
+        delta = {k: isp1[k] - isp0[k] for k in isp1}
+        assert delta["ce1_to_ce2"] >= 5 and delta["ce2_to_ce1"] >= 5, \
+            f"the echoes did not go CE to CE directly: ISP counter deltas {delta}"
+        assert delta["ce_to_br"] == 0 and delta["br_to_ce"] == 0, \
+            f"CE-to-CE traffic crossed the BR link: ISP counter deltas {delta}"
+        if br0 is not None:
+            assert br1 == br0, \
+                f"the BR counted {br1 - br0} MAP-E packets during CE-to-CE traffic"
+    finally:
+        srv.kill()
+        srv.wait(5)
+
+
+def test_mesh_shared_ipv4(lab):
+    """CE1 and CE2 share one IPv4 address with different PSIDs: mesh by port."""
+    mesh(lab, calc(lab, lab.CE1_PREFIX), calc(lab, lab.CE2_PREFIX))
+
+
+def test_mesh_own_ipv4(lab):
+    """CE2 reconfigured (mapectl up with new input) to a prefix whose IPv4
+    address is its own (192.0.2.19): mesh CE1 <-> CE2 by the FMR; then back."""
+    c1, c2 = calc(lab, lab.CE1_PREFIX), calc(lab, lab.CE2_ALT_PREFIX)
+    assert c2["ipv4"] != c1["ipv4"], f"{lab.CE2_ALT_PREFIX} should give CE2 an IPv4 of its own"
+    r = lab.lab("gw-up", "ce2", env_extra={"LAB_CE2_PREFIX": lab.CE2_ALT_PREFIX})
+    try:
+        assert r.returncode == 0 and c2["ipv4"] in r.stdout, \
+            f"mapectl up on CE2 with the new prefix {lab.CE2_ALT_PREFIX}:\n{out(r)}"
+        mesh(lab, c1, c2)
+    finally:
+        r = lab.lab("gw-up", "ce2")
+        assert r.returncode == 0, f"mapectl up on CE2 back to {lab.CE2_PREFIX}:\n{out(r)}"
+
+
+# ---------------------------------------------------------------- mapectl up again / down + up
+
+def test_reup_same_input_keeps_sessions(lab):
+    """`mapectl up` again with the same input: open connections survive."""
+    burst = lab.popen_py("h1", "conn_burst.py", "run", lab.WEB, "--ports", lab.BURST_PORTS,
+                         "-n", "20", "--hold", "3", "--timeout", "10", "--json")
+    time.sleep(1.0)  # connections open, now held
+    r = lab.lab("gw-up", "ce1", timeout=60)
+    stdout, stderr = burst.communicate(timeout=40)
+    assert r.returncode == 0, f"lab.sh gw-up ce1 (mapectl up again) failed:\n{out(r)}"
+    assert "reconfigured" in r.stdout, f"mapectl up again did not say '(reconfigured)':\n{out(r)}"
+    res = json.loads(stdout) if stdout.strip() else {"echoed": 0, "errors": stderr}
+    assert res["echoed"] == 20, \
+        f"connections open across `mapectl up` again: {res['echoed']}/20 survived, " \
+        f"failures {res['errors']}\n{lab.diag()}"
+    r = lab.run("h1", "curl", "-sS", "-m", "10", f"http://{lab.WEB}/", timeout=20)
+    assert r.returncode == 0, f"curl after mapectl up again:\n{out(r)}\n{lab.diag()}"
+
+
+def test_down_then_up(lab):
+    r = lab.lab("gw-down", "ce1", timeout=60)
+    assert r.returncode == 0, f"mapectl down failed:\n{out(r)}"
+    links = lab.run("ce1", "ip", "-d", "link", "show")
+    assert "mape0" not in links.stdout and "xdp" not in links.stdout, \
+        f"mapectl down left the tunnel or an XDP program:\n{links.stdout}"
+    r = lab.run("h1", "ping", "-c", "1", "-W", "1", lab.WEB, timeout=10)
+    assert r.returncode != 0, "ping through CE1 worked while its mapectl was down"
+    r = lab.lab("gw-up", "ce1", timeout=60)
+    assert r.returncode == 0, f"mapectl up after down failed:\n{out(r)}"
+    r = lab.run("h1", "ping", "-c", "3", "-i", "0.3", "-W", "2", lab.WEB, timeout=20)
+    assert r.returncode == 0, f"ping after mapectl down + up:\n{out(r)}\n{lab.diag()}"
+    r = lab.run("h1", "curl", "-sS", "-m", "10", f"http://{lab.WEB}/", timeout=20)
+    assert r.returncode == 0, f"curl after mapectl down + up:\n{out(r)}\n{lab.diag()}"
+    r = lab.py("h1", "dnsq.py", "web.lab.example", "--server", lab.WEB, timeout=15)
+    assert r.returncode == 0, f"DNS after mapectl down + up:\n{out(r)}\n{lab.diag()}"

@@ -1,0 +1,392 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""make bench: per-packet cost and forwarding rate, every comparison measured
+in the same run. Prints a table and writes build/bench.json.
+
+1. Program cost (BPF_PROG_TEST_RUN, kernel-timed, large repeat count) of the
+   CE paths against a floor program (swap MACs, XDP_TX) run alongside.
+2. Forwarding rate on a veth rig  gen --veth--> CE --veth--> sink  with 64-byte
+   UDP frames over many flows from our live-frames generator: (a) a bare XDP
+   redirect forwarder (the rig's ceiling), (b) our XDP fast path, (c) our TC
+   slow path only, (d) Linux forwarding + nftables SNAT to a port range (no
+   tunnel: the CI kernel has no ip6tnl). The generator's own rate is reported.
+3. Scale: fast-path rate with 1k, 64k and 1M sessions in the table; new
+   sessions per second through the slow path; kernel memory per session.
+4. iperf3 TCP through the namespace lab: CE + BR versus plain IPv6 routing
+   on the same links.
+
+Every figure is the median of --runs runs (default 5) with min and max.
+Everything runs in network namespaces this script creates and removes.
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pkt"))
+import bpfsys  # noqa: E402  (ctypes over libbpf, struct mirrors)
+
+from scapy.all import ICMP, IP, TCP, UDP, Ether, IPv6, raw  # noqa: E402
+
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+MAPECTL = os.path.join(BUILD, "mapectl")
+TRAFGEN = os.path.join(BUILD, "trafgen")
+P = "mbench"                                  # namespace / pin prefix
+PIN = "/sys/fs/bpf/%s-ce" % P
+RULE = ("ipv6prefix=2001:db8::,prefix6len=40,ipv4prefix=192.0.2.0,prefix4len=24,"
+        "ealen=16,offset=6")
+PREFIX = "2001:db8:12:3400::/56"
+CE6 = "2001:db8:12:3400:0:c000:212:34"      # RFC 7597 Appendix A example 1
+CE4 = "192.0.2.18"
+BR6 = "2001:db8:ffff::1"
+HOST4, REMOTE4 = "192.168.1.10", "198.51.100.7"
+
+
+def sh(cmd, ns=None, check=True, capture=False, timeout=120):
+    if ns:
+        cmd = ["ip", "netns", "exec", "%s-%s" % (P, ns)] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), (r.stderr or r.stdout).strip()))
+    return r.stdout if capture else r
+
+
+def mac(ns, dev):
+    return sh(["cat", "/sys/class/net/%s/address" % dev], ns, capture=True).strip()
+
+
+def stats(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs}
+
+
+# ------------------------------------------------------------------ rig
+
+def rig_down():
+    for ns in ("gen", "ce", "sink"):
+        subprocess.run(["ip", "netns", "exec", "%s-%s" % (P, ns), MAPECTL, "down",
+                        "--pin-dir", PIN], capture_output=True)
+        subprocess.run(["ip", "netns", "del", "%s-%s" % (P, ns)], capture_output=True)
+
+
+def rig_up():
+    rig_down()
+    for ns in ("gen", "ce", "sink"):
+        sh(["ip", "netns", "add", "%s-%s" % (P, ns)])
+        sh(["ip", "link", "set", "lo", "up"], ns)
+    sh(["ip", "link", "add", "g0", "netns", P + "-gen", "type", "veth", "peer", "name", "lan0",
+        "netns", P + "-ce"])
+    sh(["ip", "link", "add", "wan0", "netns", P + "-ce", "type", "veth", "peer", "name", "s0",
+        "netns", P + "-sink"])
+    for ns, dev in (("gen", "g0"), ("ce", "lan0"), ("ce", "wan0"), ("sink", "s0")):
+        sh(["ip", "link", "set", dev, "up"], ns)
+    sh(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], "ce")
+    sh(["ip", "addr", "add", "192.168.1.1/24", "dev", "lan0"], "ce")
+    sh(["ip", "-6", "addr", "add", "2001:db8:ffff::2/64", "dev", "wan0", "nodad"], "ce")
+    sh(["ip", "-6", "route", "add", "default", "via", BR6, "dev", "wan0"], "ce")
+    sh(["ip", "-6", "neigh", "replace", BR6, "lladdr", mac("sink", "s0"), "dev", "wan0",
+        "nud", "permanent"], "ce")
+    sh(["ip", "neigh", "replace", HOST4, "lladdr", mac("gen", "g0"), "dev", "lan0",
+        "nud", "permanent"], "ce")
+
+
+def ce_up(extra=()):
+    sh([MAPECTL, "up", "--wan", "wan0", "--lan", "lan0", "--prefix", PREFIX, "--rule", RULE,
+        "--br", BR6, "--pin-dir", PIN, "--max-sessions", str(1 << 20)] + list(extra), "ce")
+
+
+def measure(seconds, flows=1024, warmup=0.5):
+    """Run sink and generator together; returns (generated pps, received pps)."""
+    sink = subprocess.Popen(["ip", "netns", "exec", P + "-sink", TRAFGEN, "sink", "--dev", "s0",
+                             "--seconds", str(seconds), "--warmup", str(warmup)],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    gen = sh([TRAFGEN, "gen", "--dev", "g0", "--smac", mac("gen", "g0"), "--dmac",
+              mac("ce", "lan0"), "--src", HOST4, "--dst", REMOTE4, "--flows", str(flows),
+              "--seconds", str(seconds + warmup + 0.4)], "gen", capture=True)
+    out, _ = sink.communicate(timeout=seconds + 30)
+    return json.loads(gen)["pps"], json.loads(out)["pps"]
+
+
+def rate_runs(runs, seconds, flows=1024):
+    gen, rx = [], []
+    for _ in range(runs):
+        g, r = measure(seconds, flows)
+        gen.append(g)
+        rx.append(r)
+    return {"generator_pps": stats(gen), "rx_pps": stats(rx)}
+
+
+def with_forwarder(seconds, fn):
+    """The bare XDP forwarder on lan0 -> wan0 while fn() runs."""
+    fwd = subprocess.Popen(["ip", "netns", "exec", P + "-ce", TRAFGEN, "fwd", "--in", "lan0",
+                            "--out", "wan0", "--smac", mac("ce", "wan0"), "--dmac",
+                            mac("sink", "s0"), "--seconds", str(seconds), "--warmup", "0"],
+                           stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    try:
+        return fn()
+    finally:
+        fwd.wait(timeout=seconds + 30)
+
+
+# ------------------------------------------------------------------ program cost
+
+def timed_run(fd, data, ctx, repeat):
+    """BPF_PROG_TEST_RUN returning the kernel's average ns per repetition."""
+    din = ctypes.create_string_buffer(bytes(data), len(data))
+    cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
+    o = bpfsys.BpfTestRunOpts()
+    o.sz = ctypes.sizeof(o)
+    o.data_in = ctypes.cast(din, ctypes.c_void_p)
+    o.data_size_in = len(data)
+    o.repeat = repeat
+    if cin is not None:
+        o.ctx_in = ctypes.cast(cin, ctypes.c_void_p)
+        o.ctx_size_in = len(ctx)
+    bpfsys._check(bpfsys._lib.bpf_prog_test_run_opts(fd, ctypes.byref(o)), "test_run")
+    return o.retval, o.duration
+
+
+def prog_cost(runs, repeat):
+    progs = {n: bpfsys.Prog(os.path.join(PIN, n)) for n in ("mape_lan", "mape_wan", "mape_tun")}
+    floor_dir = "/sys/fs/bpf/%s-bench" % P
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    subprocess.run(["bpftool", "prog", "loadall", os.path.join(BUILD, "bench.bpf.o"), floor_dir],
+                   check=True, capture_output=True)
+    floor = bpfsys.Prog(os.path.join(floor_dir, "bench_floor"))
+    lan_if = int(sh(["cat", "/sys/class/net/lan0/ifindex"], "ce", capture=True))
+    wan_if = int(sh(["cat", "/sys/class/net/wan0/ifindex"], "ce", capture=True))
+    tun_if = int(sh(["cat", "/sys/class/net/mape0/ifindex"], "ce", capture=True))
+    eth = Ether(src=mac("gen", "g0"), dst=mac("ce", "lan0"))
+    l4 = {"udp": UDP(sport=40001, dport=53) / (b"x" * 18),
+          "tcp": TCP(sport=40002, dport=80, flags="A") / (b"x" * 6),
+          "icmp": ICMP(type=8, id=40003) / (b"x" * 18)}
+    cases = {}
+    # the sessions the established cases use, created by the TC slow path
+    ext = {}
+    for name, seg in l4.items():
+        pkt = raw(eth / IP(src=HOST4, dst=REMOTE4, ttl=64) / seg)
+        rc, _ = timed_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if), 1)
+        out = bpfsys.prog_test_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if))[1]
+        inner = Ether(out)[IPv6].payload
+        ext[name] = inner[ICMP].id if name == "icmp" else inner.sport
+        cases["lan_est_" + name] = (progs["mape_lan"], pkt, bpfsys.xdp_md(len(pkt), lan_if))
+    weth = Ether(src=mac("sink", "s0"), dst=mac("ce", "wan0"))
+    reply = raw(weth / IPv6(src=BR6, dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
+                UDP(sport=53, dport=ext["udp"]) / (b"y" * 18))
+    spoof = raw(weth / IPv6(src="2001:db8:ffff::99", dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
+                UDP(sport=53, dport=ext["udp"]) / (b"y" * 18))
+    cases["wan_est_udp"] = (progs["mape_wan"], reply, bpfsys.xdp_md(len(reply), wan_if))
+    cases["wan_spoofed_drop"] = (progs["mape_wan"], spoof, bpfsys.xdp_md(len(spoof), wan_if))
+    floor_pkt = raw(eth / IP(src=HOST4, dst=REMOTE4) / l4["udp"])
+    res = {"floor": [], "lan_new_udp": []}
+    for k in cases:
+        res[k] = []
+    for r in range(runs):
+        res["floor"].append(timed_run(floor.fd, floor_pkt, bpfsys.xdp_md(len(floor_pkt),
+                                                                         lan_if), repeat)[1])
+        for k, (prog, pkt, ctx) in cases.items():
+            res[k].append(timed_run(prog.fd, pkt, ctx, repeat)[1])
+        # new sessions: a fresh source port per packet, one repetition each
+        tot = 0
+        n = 500
+        for i in range(n):
+            pkt = raw(eth / IP(src="192.168.1.%d" % (20 + r), dst=REMOTE4) /
+                      UDP(sport=20000 + i, dport=53) / (b"x" * 18))
+            tot += timed_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if), 1)[1]
+        res["lan_new_udp"].append(tot / n)
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    out = {}
+    fmed = statistics.median(res["floor"])
+    for k, xs in res.items():
+        out[k] = dict(stats(xs), ratio_to_floor=statistics.median(xs) / fmed if fmed else None)
+    return out
+
+
+# ------------------------------------------------------------------ scale
+
+def _batch_update(path, keys, values, n):
+    """bpf_map_update_batch of n packed keys and values (one syscall per 64k)."""
+    m = bpfsys.Map(path)
+    ks, vs = m.key_size, m.value_size
+    lib = bpfsys._lib
+    lib.bpf_map_update_batch.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.POINTER(ctypes.c_uint32), ctypes.c_void_p]
+    step = 65536
+    for off in range(0, n, step):
+        cnt = min(step, n - off)
+        kb = ctypes.create_string_buffer(keys[off * ks:(off + cnt) * ks], cnt * ks)
+        vb = ctypes.create_string_buffer(values[off * vs:(off + cnt) * vs], cnt * vs)
+        c = ctypes.c_uint32(cnt)
+        bpfsys._check(lib.bpf_map_update_batch(m.fd, kb, vb, ctypes.byref(c), None),
+                      "bpf_map_update_batch(%s)" % path)
+    m.close()
+
+
+def fill_sessions(total, have):
+    """Add idle sessions (map entries only: no timer, so they stay for the
+    measurement) until the table holds about `total`. Returns the new count."""
+    n = total - have
+    if n <= 0:
+        return have
+    ok, ov, ik, iv = [], [], [], []
+    sess = bpfsys.MapeSession(ext_port=1232, timeout=86400).pack()
+    for i in range(have, have + n):
+        a, b = divmod(i, 60000)
+        int_addr = bytes([192, 168, 2 + a // 250, 1 + a % 250])
+        ok.append(struct.pack("!4s4sHHB3x", int_addr, bytes([203, 0, 113, 1 + a % 250]),
+                              1024 + b, 443, 17))
+        ov.append(sess)
+        ik.append(struct.pack("!4sHHB3x", bytes([198, 51, 100, 1 + (i // 65535) % 250]),
+                              1232, 1 + i % 65535, 17))
+        iv.append(struct.pack("!4sH2x", int_addr, 1024 + b))
+    _batch_update(os.path.join(PIN, "mape_out"), b"".join(ok), b"".join(ov), n)
+    _batch_update(os.path.join(PIN, "mape_in"), b"".join(ik), b"".join(iv), n)
+    return have + n
+
+
+def memlock_per_session():
+    total = 0
+    per = {}
+    for m in ("mape_out", "mape_in", "mape_bind", "mape_adf"):
+        j = json.loads(sh(["bpftool", "-j", "map", "show", "pinned", os.path.join(PIN, m)],
+                          capture=True))
+        per[m] = j["bytes_memlock"] / j["max_entries"]
+        total += per[m]
+    return {"per_map": per, "out_plus_in": per["mape_out"] + per["mape_in"], "all_four": total}
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.0, help="per rate measurement")
+    ap.add_argument("--repeat", type=int, default=200000, help="test-run repetitions")
+    ap.add_argument("--long", action="store_true", help="3 s per rate measurement")
+    ap.add_argument("--no-lab", action="store_true", help="skip the iperf3 lab part")
+    ap.add_argument("--out", default=os.path.join(BUILD, "bench.json"))
+    a = ap.parse_args()
+    if a.long:
+        a.seconds = 3.0
+    if os.geteuid():
+        sys.exit("bench: needs root")
+    t0 = time.time()
+    res = {"machine": {"kernel": platform.release(), "cpus": os.cpu_count(),
+                       "note": "2 vCPU VM, veth links: absolute numbers are the VM's"},
+           "runs": a.runs}
+    try:
+        rig_up()
+        # (a) ceiling: a bare XDP redirect forwarder
+        res["rate_bare_xdp_forwarder"] = with_forwarder(
+            a.runs * (a.seconds + 2) + 5, lambda: rate_runs(a.runs, a.seconds))
+        # (b) our XDP fast path
+        ce_up()
+        measure(0.5)                       # warm-up: the slow path creates the sessions
+        res["rate_xdp_fast_path"] = rate_runs(a.runs, a.seconds)
+        res["program_cost_ns"] = prog_cost(a.runs, a.repeat)
+        # scale: the same flows with 1k, 64k, 1M sessions in the table
+        scale = {}
+        have = sum(1 for _ in bpfsys.Map(os.path.join(PIN, "mape_out")).keys())
+        for n in (1000, 65536, 1 << 20):
+            have = fill_sessions(n - 16, have)
+            scale[str(n)] = dict(rate_runs(a.runs, a.seconds), sessions=have)
+        res["scale_fast_path"] = scale
+        res["memory_bytes_per_session"] = memlock_per_session()
+        new_ns = res["program_cost_ns"]["lan_new_udp"]["median"]
+        res["new_sessions_per_second_cpu_bound"] = 1e9 / new_ns if new_ns else None
+        # (c) the TC slow path only: no XDP on the LAN
+        sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
+        sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
+        res["rate_tc_slow_path"] = rate_runs(a.runs, a.seconds)
+        # (d) Linux forwarding + nftables SNAT to a port range, no tunnel
+        sh([MAPECTL, "down", "--pin-dir", PIN], "ce")
+        sh(["ip", "addr", "add", "203.0.113.2/24", "dev", "wan0"], "ce")
+        sh(["ip", "route", "replace", "default", "via", "203.0.113.1", "dev", "wan0"], "ce")
+        sh(["ip", "neigh", "replace", "203.0.113.1", "lladdr", mac("sink", "s0"), "dev", "wan0",
+            "nud", "permanent"], "ce")
+        nft = ("table ip mbench { chain post { type nat hook postrouting priority 100; "
+               "oifname \"wan0\" snat to 192.0.2.18:1024-65535 } }")
+        sh(["nft", nft], "ce")
+        res["rate_linux_nft_snat"] = rate_runs(a.runs, a.seconds)
+    finally:
+        rig_down()
+    if not a.no_lab:
+        res["iperf3_lab"] = iperf_lab(a.runs)
+    res["elapsed_s"] = time.time() - t0
+    summarize(res)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    print("\nwrote %s (%.0f s)" % (a.out, res["elapsed_s"]))
+
+
+def iperf_lab(runs):
+    """iperf3 TCP h1 -> inet through CE + BR, and ce1 -> br over plain IPv6."""
+    lab = os.path.join(ROOT, "tools", "lab", "lab.sh")
+    if not os.path.exists(lab):
+        return {"skipped": "tools/lab/lab.sh missing"}
+    env = dict(os.environ, LAB_PREFIX="mbl")
+    r = subprocess.run([lab, "up"], capture_output=True, text=True, env=env, timeout=300)
+    try:
+        if r.returncode:
+            return {"error": "lab up failed: " + (r.stderr or r.stdout)[-300:]}
+        info = json.loads(subprocess.run([lab, "info", "--json"], capture_output=True,
+                                         text=True, env=env).stdout)
+        out = {}
+        for name, (client, server) in info["iperf_pairs"].items():
+            xs = []
+            for _ in range(runs):
+                p = subprocess.run([lab, "exec", client, "iperf3", "-J", "-t", "1", "-c",
+                                    server], capture_output=True, text=True, env=env,
+                                   timeout=30)
+                j = json.loads(p.stdout) if p.returncode == 0 else None
+                xs.append(j["end"]["sum_received"]["bits_per_second"] / 1e6 if j else 0.0)
+            out[name + "_mbps"] = stats(xs)
+        return out
+    finally:
+        subprocess.run([lab, "down"], capture_output=True, env=env, timeout=120)
+
+
+def fmt_rate(d):
+    s = d["rx_pps"]
+    return "%8.3f Mpps (min %.3f, max %.3f)" % (s["median"] / 1e6, s["min"] / 1e6, s["max"] / 1e6)
+
+
+def summarize(r):
+    print("\nProgram cost, ns per packet (median of %d; ratio to floor)" % r["runs"])
+    for k, v in r["program_cost_ns"].items():
+        print("  %-20s %7.1f ns  [%5.1f .. %5.1f]  x%.2f" % (k, v["median"], v["min"], v["max"],
+                                                          v["ratio_to_floor"] or 0))
+    print("\nForwarding rate, 64-byte UDP, 1024 flows (veth rig)")
+    base = r["rate_bare_xdp_forwarder"]["rx_pps"]["median"] or 1
+    nft = r["rate_linux_nft_snat"]["rx_pps"]["median"] or 1
+    for k in ("rate_bare_xdp_forwarder", "rate_xdp_fast_path", "rate_tc_slow_path",
+              "rate_linux_nft_snat"):
+        v = r[k]
+        print("  %-26s %s  %5.1f%% of bare XDP, x%.2f Linux+nft; generator %.3f Mpps" % (
+            k[5:], fmt_rate(v), 100 * v["rx_pps"]["median"] / base, v["rx_pps"]["median"] / nft,
+            v["generator_pps"]["median"] / 1e6))
+    print("\nFast path vs sessions in the table")
+    for n, v in r["scale_fast_path"].items():
+        print("  %8s sessions  %s" % (n, fmt_rate(v)))
+    m = r["memory_bytes_per_session"]
+    print("\nKernel memory per session: %.0f bytes (mape_out + mape_in), at most %.0f with "
+          "bind and filter entries" % (m["out_plus_in"], m["all_four"]))
+    if r.get("new_sessions_per_second_cpu_bound"):
+        print("New sessions through the TC slow path (program time only): %.0f per second" %
+              r["new_sessions_per_second_cpu_bound"])
+    if "iperf3_lab" in r:
+        print("\niperf3 through the lab: %s" % json.dumps(r["iperf3_lab"]))
+
+
+if __name__ == "__main__":
+    main()
