@@ -20,6 +20,11 @@ const volatile __u8 fwd_dmac[6] = {};
 const volatile __u8 fwd_smac[6] = {};
 const volatile __u32 n_flows = 1;
 const volatile __u16 base_port = 10000;
+/* Ethernet + IPv4 + UDP headers of the generated frame: rewritten on every
+ * run, since live-frames pages come back from the devices they crossed
+ * with whatever those programs wrote into them. */
+#define GEN_HDR 42
+const volatile __u8 gen_hdr[GEN_HDR] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -67,8 +72,11 @@ int bench_gen(struct xdp_md *ctx)
 	__u32 one = 1;
 	struct mape_ctr *seq = bpf_map_lookup_elem(&bench_ctr, &one);
 
-	if (!seq || !PKT_OK(udp, sizeof(*udp), end))
+	if (!seq || !PKT_OK(udp, sizeof(*udp), end) || !PKT_OK(data, GEN_HDR, end))
 		return XDP_DROP;
+#pragma unroll
+	for (int i = 0; i < GEN_HDR; i++)
+		((__u8 *)data)[i] = gen_hdr[i];
 	/* one flow per source port; UDP checksum 0 (none) keeps this cheap */
 	udp->source = bpf_htons(base_port + (__u16)(seq->packets++ % n_flows));
 	udp->check = 0;

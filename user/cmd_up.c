@@ -201,13 +201,17 @@ static void flush_sessions(struct mape_ce *skel, const struct mape_config *old)
 	mape_map_clear(bpf_map__fd(skel->maps.mape_bind), sizeof(struct mape_bind_key));
 	mape_map_clear(bpf_map__fd(skel->maps.mape_adf), sizeof(struct mape_adf_key));
 	mape_map_clear(bpf_map__fd(skel->maps.mape_frag), sizeof(struct mape_frag_key));
-	for (__u32 p = 0; p < MAPE_P_NUM; p++)
+	for (__u32 p = 0; p < MAPE_P_NUM; p++) {
+		__u32 none = 0;
+
+		bpf_map_update_elem(bpf_map__fd(skel->maps.mape_pused), &p, &none, BPF_ANY);
 		for (__u32 i = 0; i < old->port_count; i++) {
 			__u32 slot = p * 65536 + mape_ps_port(&old->ps, i);
 
 			bpf_map_update_elem(bpf_map__fd(skel->maps.mape_ports), &slot, &zero,
 					    BPF_ANY);
 		}
+	}
 }
 
 static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *err)

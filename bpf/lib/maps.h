@@ -59,6 +59,15 @@ struct {
 	__type(value, struct mape_port);
 } mape_ports SEC(".maps");
 
+/* Ports in use per protocol (index enum mape_proto_idx): when all are, the
+ * free-port scan is skipped and allocation goes straight to overlapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAPE_P_NUM);
+	__type(key, __u32);
+	__type(value, __u32);
+} mape_pused SEC(".maps");
+
 /* Address-dependent filtering: remote addresses each port has talked to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

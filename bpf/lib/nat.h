@@ -67,9 +67,13 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 	bpf_map_delete_elem(&mape_in, &ik);
 	pt = bpf_map_lookup_elem(&mape_ports, &slot);
 	if (pt && __sync_fetch_and_add(&pt->sessions, -1) == 1) {
+		__u32 pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
+
 		pt->shared = 0;
 		pt->int_addr = 0;
 		pt->int_port = 0;
+		if (used)
+			__sync_fetch_and_add(used, -1);
 	}
 	b = bpf_map_lookup_elem(&mape_bind, &bk);
 	if (b && b->ext_port == ext && __sync_fetch_and_add(&b->sessions, -1) == 1)
@@ -150,8 +154,8 @@ static __noinline __u32 nat_pick_port(const struct mape_config *cfg, const struc
 	struct port_search st = { .ps = cfg->ps, .count = cfg->port_count, .proto = k->proto,
 				  .rem_addr = k->rem_addr, .rem_port = k->rem_port };
 	struct mape_bind *b = bpf_map_lookup_elem(&mape_bind, &bk);
+	__u32 slot, pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
 	struct mape_port *pt;
-	__u32 slot;
 
 	*overlap = 0;
 	if (b && tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
@@ -165,9 +169,12 @@ static __noinline __u32 nat_pick_port(const struct mape_config *cfg, const struc
 	if (!st.count)
 		return 0;
 	st.start = bpf_get_prandom_u32() % st.count;
-	bpf_loop(st.count, port_search_step, &st, 0);
-	if (st.found)
-		return st.found;
+	/* a full set (every port has sessions) has nothing free to find */
+	if (!used || *used < st.count) {
+		bpf_loop(st.count, port_search_step, &st, 0);
+		if (st.found)
+			return st.found;
+	}
 	st.overlap = 1;
 	bpf_loop(st.count, port_search_step, &st, 0);
 	*overlap = st.found != 0;
@@ -188,9 +195,13 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 
 	if (pt) {
 		if (__sync_fetch_and_add(&pt->sessions, 1) == 0) {
+			__u32 pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
+
 			pt->int_addr = k->int_addr;
 			pt->int_port = k->int_port;
 			pt->shared = 0;
+			if (used)
+				__sync_fetch_and_add(used, 1);
 		} else if (pt->int_addr != k->int_addr || pt->int_port != k->int_port) {
 			pt->shared = 1;
 		}

@@ -423,6 +423,9 @@ class CE:
                 slot = bpfsys.port_slot(proto, p)
                 if ports.lookup(slot) != zero:
                     ports.update(slot, zero)
+        used = self.map("mape_pused")   # ports in use per protocol
+        for i in range(3):
+            used.update(struct.pack("=I", i), struct.pack("=I", 0))
 
     # ------------------------------------------------------------ frames
     def lan_frame(self, ip):

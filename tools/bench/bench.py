@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -48,6 +49,9 @@ CE6 = "2001:db8:12:3400:0:c000:212:34"      # RFC 7597 Appendix A example 1
 CE4 = "192.0.2.18"
 BR6 = "2001:db8:ffff::1"
 HOST4, REMOTE4 = "192.168.1.10", "198.51.100.7"
+# Flows of the rate measurements: one LAN host to one remote endpoint can
+# hold at most one session per port of the set (252 here).
+FLOWS = 200
 
 
 def sh(cmd, ns=None, check=True, capture=False, timeout=120):
@@ -102,7 +106,20 @@ def ce_up(extra=()):
         "--br", BR6, "--pin-dir", PIN, "--max-sessions", str(1 << 20)] + list(extra), "ce")
 
 
-def measure(seconds, flows=1024, warmup=0.5):
+def create_flow_sessions(flows):
+    """The generator's flows (UDP 192.168.1.10:10000+i -> 198.51.100.7:9) get
+    their sessions from the TC slow path program, one test run each, so that
+    every flow of the measurement takes the fast path."""
+    tun = bpfsys.Prog(os.path.join(PIN, "mape_tun"))
+    tun_if = socket.if_nametoindex("mape0")
+    eth = Ether(src=mac("gen", "g0"), dst=mac("ce", "lan0"))
+    for i in range(flows):
+        pkt = raw(eth / IP(src=HOST4, dst=REMOTE4) / UDP(sport=10000 + i, dport=9, chksum=0) /
+                  (b"\0" * 18))
+        bpfsys.prog_test_run(tun.fd, pkt, bpfsys.skb_ctx(ifindex=tun_if))
+
+
+def measure(seconds, flows=FLOWS, warmup=0.5):
     """Run sink and generator together; returns (generated pps, received pps)."""
     sink = subprocess.Popen(["ip", "netns", "exec", P + "-sink", TRAFGEN, "sink", "--dev", "s0",
                              "--seconds", str(seconds), "--warmup", str(warmup)],
@@ -115,7 +132,7 @@ def measure(seconds, flows=1024, warmup=0.5):
     return json.loads(gen)["pps"], json.loads(out)["pps"]
 
 
-def rate_runs(runs, seconds, flows=1024):
+def rate_runs(runs, seconds, flows=FLOWS):
     gen, rx = [], []
     for _ in range(runs):
         g, r = measure(seconds, flows)
@@ -140,7 +157,10 @@ def with_forwarder(seconds, fn):
 # ------------------------------------------------------------------ program cost
 
 def timed_run(fd, data, ctx, repeat):
-    """BPF_PROG_TEST_RUN returning the kernel's average ns per repetition."""
+    """BPF_PROG_TEST_RUN returning (verdict, the kernel's average ns per
+    repetition). The repetitions run on one buffer, so a program that
+    rewrites the packet sees its own output from the second one on: those
+    are measured one run at a time (median_run)."""
     din = ctypes.create_string_buffer(bytes(data), len(data))
     cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
     o = bpfsys.BpfTestRunOpts()
@@ -153,6 +173,32 @@ def timed_run(fd, data, ctx, repeat):
         o.ctx_size_in = len(ctx)
     bpfsys._check(bpfsys._lib.bpf_prog_test_run_opts(fd, ctypes.byref(o)), "test_run")
     return o.retval, o.duration
+
+
+def in_netns(name, fn):
+    """Run fn() with this process in network namespace name (test runs look
+    devices up in the caller's namespace), then come back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNET = 0x40000000
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    there = os.open("/run/netns/%s" % name, os.O_RDONLY)
+    try:
+        if libc.setns(there, CLONE_NEWNET):
+            raise OSError(ctypes.get_errno(), "setns %s" % name)
+        return fn()
+    finally:
+        libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+        os.close(there)
+
+
+def median_run(fd, data, ctx, n):
+    """Median kernel-timed ns of n single runs on a fresh copy each time."""
+    xs, rc = [], None
+    for _ in range(n):
+        rc, ns = timed_run(fd, data, ctx, 1)
+        xs.append(ns)
+    return rc, statistics.median(xs)
 
 
 def prog_cost(runs, repeat):
@@ -178,28 +224,36 @@ def prog_cost(runs, repeat):
         out = bpfsys.prog_test_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if))[1]
         inner = Ether(out)[IPv6].payload
         ext[name] = inner[ICMP].id if name == "icmp" else inner.sport
-        cases["lan_est_" + name] = (progs["mape_lan"], pkt, bpfsys.xdp_md(len(pkt), lan_if))
+        cases["lan_est_" + name] = (progs["mape_lan"], pkt, bpfsys.xdp_md(len(pkt), lan_if),
+                                    bpfsys.XDP_REDIRECT)
     weth = Ether(src=mac("sink", "s0"), dst=mac("ce", "wan0"))
     reply = raw(weth / IPv6(src=BR6, dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
                 UDP(sport=53, dport=ext["udp"]) / (b"y" * 18))
     spoof = raw(weth / IPv6(src="2001:db8:ffff::99", dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
                 UDP(sport=53, dport=ext["udp"]) / (b"y" * 18))
-    cases["wan_est_udp"] = (progs["mape_wan"], reply, bpfsys.xdp_md(len(reply), wan_if))
-    cases["wan_spoofed_drop"] = (progs["mape_wan"], spoof, bpfsys.xdp_md(len(spoof), wan_if))
+    cases["wan_est_udp"] = (progs["mape_wan"], reply, bpfsys.xdp_md(len(reply), wan_if),
+                            bpfsys.XDP_REDIRECT)
+    cases["wan_spoofed_drop"] = (progs["mape_wan"], spoof, bpfsys.xdp_md(len(spoof), wan_if),
+                                 bpfsys.XDP_DROP)
     floor_pkt = raw(eth / IP(src=HOST4, dst=REMOTE4) / l4["udp"])
     res = {"floor": [], "lan_new_udp": []}
     for k in cases:
         res[k] = []
     for r in range(runs):
-        res["floor"].append(timed_run(floor.fd, floor_pkt, bpfsys.xdp_md(len(floor_pkt),
-                                                                         lan_if), repeat)[1])
-        for k, (prog, pkt, ctx) in cases.items():
-            res[k].append(timed_run(prog.fd, pkt, ctx, repeat)[1])
+        # the floor the same way as the cases: one run per fresh packet
+        res["floor"].append(median_run(floor.fd, floor_pkt, bpfsys.xdp_md(len(floor_pkt),
+                                                                          lan_if), repeat)[1])
+        for k, (prog, pkt, ctx, want) in cases.items():
+            rc, ns = median_run(prog.fd, pkt, ctx, repeat)
+            if rc != want:  # a cost of the wrong path would mean nothing
+                raise RuntimeError("bench case %s: verdict %d, want %d" % (k, rc, want))
+            res[k].append(ns)
         # new sessions: a fresh source port per packet, one repetition each
         tot = 0
-        n = 500
+        n = 100
         for i in range(n):
-            pkt = raw(eth / IP(src="192.168.1.%d" % (20 + r), dst=REMOTE4) /
+            # a new LAN endpoint to a new remote each time: the usual new flow
+            pkt = raw(eth / IP(src="192.168.1.%d" % (20 + r), dst="203.0.113.%d" % (1 + i)) /
                       UDP(sport=20000 + i, dport=53) / (b"x" * 18))
             tot += timed_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if), 1)[1]
         res["lan_new_udp"].append(tot / n)
@@ -270,7 +324,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0, help="per rate measurement")
-    ap.add_argument("--repeat", type=int, default=200000, help="test-run repetitions")
+    ap.add_argument("--repeat", type=int, default=2000,
+                    help="single test runs per program-cost figure")
     ap.add_argument("--long", action="store_true", help="3 s per rate measurement")
     ap.add_argument("--no-lab", action="store_true", help="skip the iperf3 lab part")
     ap.add_argument("--out", default=os.path.join(BUILD, "bench.json"))
@@ -290,13 +345,14 @@ def main():
             a.runs * (a.seconds + 2) + 5, lambda: rate_runs(a.runs, a.seconds))
         # (b) our XDP fast path
         ce_up()
-        measure(0.5)                       # warm-up: the slow path creates the sessions
+        in_netns(P + "-ce", lambda: create_flow_sessions(FLOWS))
         res["rate_xdp_fast_path"] = rate_runs(a.runs, a.seconds)
-        res["program_cost_ns"] = prog_cost(a.runs, a.repeat)
+        res["program_cost_ns"] = in_netns(P + "-ce", lambda: prog_cost(a.runs, a.repeat))
         # scale: the same flows with 1k, 64k, 1M sessions in the table
         scale = {}
         have = sum(1 for _ in bpfsys.Map(os.path.join(PIN, "mape_out")).keys())
         for n in (1000, 65536, 1 << 20):
+            print("bench: %d sessions in the table..." % n, file=sys.stderr)
             have = fill_sessions(n - 16, have)
             scale[str(n)] = dict(rate_runs(a.runs, a.seconds), sessions=have)
         res["scale_fast_path"] = scale
@@ -306,6 +362,8 @@ def main():
         # (c) the TC slow path only: no XDP on the LAN
         sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
         sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
+        # without an XDP program a veth takes redirected frames only with GRO on
+        sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
         res["rate_tc_slow_path"] = rate_runs(a.runs, a.seconds)
         # (d) Linux forwarding + nftables SNAT to a port range, no tunnel
         sh([MAPECTL, "down", "--pin-dir", PIN], "ce")
@@ -313,9 +371,10 @@ def main():
         sh(["ip", "route", "replace", "default", "via", "203.0.113.1", "dev", "wan0"], "ce")
         sh(["ip", "neigh", "replace", "203.0.113.1", "lladdr", mac("sink", "s0"), "dev", "wan0",
             "nud", "permanent"], "ce")
-        nft = ("table ip mbench { chain post { type nat hook postrouting priority 100; "
-               "oifname \"wan0\" snat to 192.0.2.18:1024-65535 } }")
-        sh(["nft", nft], "ce")
+        for cmd in ("add table ip mbench",
+                    "add chain ip mbench post { type nat hook postrouting priority 100 ; }",
+                    "add rule ip mbench post oifname wan0 meta l4proto udp snat to 192.0.2.18:1024-65535"):
+            sh(["nft"] + cmd.split(), "ce")
         res["rate_linux_nft_snat"] = rate_runs(a.runs, a.seconds)
     finally:
         rig_down()
@@ -330,30 +389,44 @@ def main():
 
 
 def iperf_lab(runs):
-    """iperf3 TCP h1 -> inet through CE + BR, and ce1 -> br over plain IPv6."""
-    lab = os.path.join(ROOT, "tools", "lab", "lab.sh")
-    if not os.path.exists(lab):
+    """iperf3 TCP, 1 s each: h1 -> inet through CE1 + BR (IPv4 over MAP-E), and
+    ce1 -> br over plain IPv6 routing on the same links (ce1 - isp - br)."""
+    lab = [os.path.join(ROOT, "tools", "lab", "lab.sh"), "--id", "mbl"]
+    if not os.path.exists(lab[0]):
         return {"skipped": "tools/lab/lab.sh missing"}
-    env = dict(os.environ, LAB_PREFIX="mbl")
-    r = subprocess.run([lab, "up"], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(lab + ["up"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, MAPECTL=MAPECTL))
+    srv = None
     try:
         if r.returncode:
             return {"error": "lab up failed: " + (r.stderr or r.stdout)[-300:]}
-        info = json.loads(subprocess.run([lab, "info", "--json"], capture_output=True,
-                                         text=True, env=env).stdout)
+        info = dict(line.split("=", 1) for line in subprocess.run(
+            lab + ["info"], capture_output=True, text=True).stdout.splitlines() if "=" in line)
+        srv = subprocess.Popen(lab + ["exec", "br", "iperf3", "-s", "-p", "5202",
+                                      "--idle-timeout", "60"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        pairs = {"mape_ce_br": ("h1", [info["WEB"], "-p", info["IPERF_PORT"]]),
+                 "plain_ipv6": ("ce1", ["2001:db8:ffff:3::2", "-p", "5202"])}
         out = {}
-        for name, (client, server) in info["iperf_pairs"].items():
+        for name, (client, target) in pairs.items():
             xs = []
             for _ in range(runs):
-                p = subprocess.run([lab, "exec", client, "iperf3", "-J", "-t", "1", "-c",
-                                    server], capture_output=True, text=True, env=env,
-                                   timeout=30)
-                j = json.loads(p.stdout) if p.returncode == 0 else None
-                xs.append(j["end"]["sum_received"]["bits_per_second"] / 1e6 if j else 0.0)
+                p = subprocess.run(lab + ["exec", client, "iperf3", "-J", "-t", "1", "-c"] +
+                                   target, capture_output=True, text=True, timeout=30)
+                try:
+                    xs.append(json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"]
+                              / 1e6)
+                except (ValueError, KeyError):
+                    xs.append(0.0)
             out[name + "_mbps"] = stats(xs)
+        base = out["plain_ipv6_mbps"]["median"]
+        out["ratio_mape_to_plain"] = out["mape_ce_br_mbps"]["median"] / base if base else None
         return out
     finally:
-        subprocess.run([lab, "down"], capture_output=True, env=env, timeout=120)
+        if srv:
+            srv.kill()
+        subprocess.run(lab + ["down"], capture_output=True, timeout=120)
 
 
 def fmt_rate(d):
@@ -366,7 +439,7 @@ def summarize(r):
     for k, v in r["program_cost_ns"].items():
         print("  %-20s %7.1f ns  [%5.1f .. %5.1f]  x%.2f" % (k, v["median"], v["min"], v["max"],
                                                           v["ratio_to_floor"] or 0))
-    print("\nForwarding rate, 64-byte UDP, 1024 flows (veth rig)")
+    print("\nForwarding rate, 60-byte UDP frames, %d flows (veth rig)" % FLOWS)
     base = r["rate_bare_xdp_forwarder"]["rx_pps"]["median"] or 1
     nft = r["rate_linux_nft_snat"]["rx_pps"]["median"] or 1
     for k in ("rate_bare_xdp_forwarder", "rate_xdp_fast_path", "rate_tc_slow_path",

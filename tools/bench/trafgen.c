@@ -32,6 +32,7 @@ struct opts {
 	const char *dev, *out, *src, *dst;
 	unsigned char smac[6], dmac[6];
 	unsigned int flows, size, dport, skb;
+	unsigned char hdr[42];	/* the generated frame's headers (bench_gen restores them) */
 	double seconds, warmup;
 };
 
@@ -93,13 +94,14 @@ static int build_frame(const struct opts *o, unsigned char *f)
 	return 0;
 }
 
-static struct bench *open_bench(const struct opts *o)
+static struct bench *open_bench(struct opts *o)
 {
 	struct bench *b = bench__open();
 
 	if (!b)
 		return NULL;
 	b->rodata->n_flows = o->flows ? o->flows : 1;
+	memcpy((void *)b->rodata->gen_hdr, o->hdr, sizeof(b->rodata->gen_hdr));
 	memcpy((void *)b->rodata->fwd_dmac, o->dmac, 6);
 	memcpy((void *)b->rodata->fwd_smac, o->smac, 6);
 	if (o->out)
@@ -111,7 +113,7 @@ static struct bench *open_bench(const struct opts *o)
 	return b;
 }
 
-static int run_gen(const struct opts *o)
+static int run_gen(struct opts *o)
 {
 	unsigned char frame[1514];
 	struct xdp_md ctx = { .ingress_ifindex = if_nametoindex(o->dev) };
@@ -123,6 +125,7 @@ static int run_gen(const struct opts *o)
 	if (!ctx.ingress_ifindex || build_frame(o, frame))
 		return die("bad --dev, --src, --dst or --size");
 	ctx.data_end = o->size;	/* the kernel wants the frame's extent in ctx */
+	memcpy(o->hdr, frame, sizeof(o->hdr));
 	b = open_bench(o);
 	if (!b)
 		return die("cannot load bench.bpf.o");
@@ -159,7 +162,7 @@ static unsigned long long sink_count(int fd, int ncpu)
 	return n;
 }
 
-static int attach_for(const struct opts *o, int sink)
+static int attach_for(struct opts *o, int sink)
 {
 	int ifindex = if_nametoindex(sink ? o->dev : o->dev);
 	__u32 flags = o->skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
