@@ -23,16 +23,19 @@
 #include "lib/encap.h"
 #include "lib/fwd.h"
 #include "lib/icmp.h"
+#include "lib/nh.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define TC_PULL_LEN 160	/* headers TC parses: eth + IPv4 + ICMP + IPv4 + 8, options */
 
-/* Refresh a session for an outbound packet (RFC 4787 REQ-6: outbound refreshes). */
+/* Refresh a session for an outbound packet (RFC 4787 REQ-6: outbound refreshes).
+ * The coarse clock (same CLOCK_MONOTONIC, tick resolution) is cheaper per
+ * packet and plenty for timeouts counted in seconds. */
 static __always_inline void sess_out_touch(const struct mape_config *cfg, struct mape_session *s,
 					   const struct pkt4 *p)
 {
-	s->last_ns = bpf_ktime_get_ns();
+	s->last_ns = bpf_ktime_get_coarse_ns();
 	s->pkts_out++;
 	if (p->proto == IPPROTO_TCP)
 		nat_tcp_state(cfg, s, p->tcp_flags, 1);
@@ -51,26 +54,34 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 			      struct pkt4 *pp, __u32 *v)
 {
-	struct bpf_fib_lookup f;	/* IPv4 lookup first, then the outer IPv6 one */
+	struct bpf_fib_lookup f;
+	struct mape_nh_key nk __attribute__((aligned(8)));
 	struct mape_out_key k;
 	struct mape_session *s;
 	struct ipv6hdr *ip6;
+	struct mape_nh *nh;
 	struct pkt4 p = *pp;
-	__u8 dst6[16] __attribute__((aligned(8)));
 	void *data, *end;
 	int rc;
 
-	/* Only what the kernel routes into the tunnel is ours. */
-	/* tot_len 0: no MTU verdict from the FIB, so that a too-big packet of
-	 * ours is still recognised as routed into the tunnel (checked below) */
-	rc = fib4(ctx, &f, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
-	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
-	    f.ifindex != cfg->tun_ifindex)
+	/*
+	 * A session means the kernel routed this flow into the tunnel when it
+	 * began (sessions are made there only), as a flowtable entry does; so
+	 * the established case needs no route lookup. Without one, the FIB
+	 * tells for the counters whether the kernel will route it to us.
+	 */
+	out_key_pkt(&k, &p);
+	s = (p.frag || p.icmp_err) ? NULL : bpf_map_lookup_elem(&mape_out, &k);
+	if (!s) {
+		rc = fib4(ctx, &f, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
+		if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+		    f.ifindex == cfg->tun_ifindex)
+			*v = MAPE_CTR_OUT_TO_KERNEL;
 		return XDP_PASS;
+	}
 	*v = MAPE_CTR_OUT_TO_KERNEL;
 	/* Rare or stateful cases belong to the slow path. */
-	if (p.frag || p.icmp_err ||
-	    (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST))))
+	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST)))
 		return XDP_PASS;
 	if (p.ttl <= 1) {
 		count(MAPE_CTR_EV_TO_KERNEL_TTL, 0);
@@ -80,16 +91,11 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_MTU, 0);
 		return XDP_PASS;
 	}
-	out_key_pkt(&k, &p);
-	s = bpf_map_lookup_elem(&mape_out, &k);
-	if (!s)
-		return XDP_PASS;
 	/* an FMR peer is chosen by the port on the wire: for echo, our identifier */
-	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, dst6);
-	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p.tot_len + IPV6_HLEN);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		count(rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
-							   MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
+	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, nk.addr);
+	nh = nh_get(ctx, cfg, &nk, 1, 0, &rc);
+	if (!nh) {
+		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
 		return XDP_PASS;
 	}
 	/* From here on the packet is ours: failures are counted drops. */
@@ -100,16 +106,16 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	sess_out_touch(cfg, s, &p);
 	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
 		return XDP_DROP;
-	if (put_eth(ctx, CTX_XDP, f.dmac, f.smac, ETH_P_IPV6))
+	if (put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IPV6))
 		return XDP_DROP;
 	data = ctx_data(ctx, CTX_XDP);
 	end = ctx_end(ctx, CTX_XDP);
 	ip6 = data + ETH_HLEN;
 	if (!PKT_OK(ip6, IPV6_HLEN, end))
 		return XDP_DROP;
-	put_ip6hdr(ip6, p.tot_len, cfg->ce_addr, dst6);
+	put_ip6hdr(ip6, p.tot_len, cfg->ce_addr, nk.addr);
 	*v = MAPE_CTR_OUT_FAST;
-	return bpf_redirect(f.ifindex, 0);
+	return bpf_redirect(nh->ifindex, 0);
 }
 
 static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
@@ -151,7 +157,8 @@ int mape_lan(struct xdp_md *ctx)
 static __noinline int wan_deliver(struct xdp_md *ctx, const struct mape_config *cfg,
 				       struct pkt4 *p, __be32 int_addr, __u32 *v)
 {
-	struct bpf_fib_lookup f4;
+	struct mape_nh_key nk __attribute__((aligned(8)));
+	struct mape_nh *nh;
 	int rc;
 
 	if (int_addr == cfg->ipv4) {
@@ -162,20 +169,21 @@ static __noinline int wan_deliver(struct xdp_md *ctx, const struct mape_config *
 		count(MAPE_CTR_EV_TO_KERNEL_TTL, 0);
 		goto slow;
 	}
-	rc = fib4(ctx, &f4, p->saddr, int_addr, cfg->tun_ifindex, p->tot_len);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || f4.ifindex == cfg->tun_ifindex) {
+	/* the LAN side is assumed to take the tunnel MTU (it is ≤ WAN − 40) */
+	nh_key4(&nk, int_addr);
+	nh = nh_get(ctx, cfg, &nk, 0, p->saddr, &rc);
+	if (!nh) {
 		count(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? MAPE_CTR_EV_TO_KERNEL_NEIGH :
-		      rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? MAPE_CTR_EV_TO_KERNEL_MTU :
-							  MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
+							MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
 		goto slow;
 	}
 	p->l3 = ETH_HLEN;
-	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
+	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IP)) {
 		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}
 	*v = MAPE_CTR_IN_FAST;
-	return bpf_redirect(f4.ifindex, 0);
+	return bpf_redirect(nh->ifindex, 0);
 slow:
 	/* Enter the kernel as if received on the tunnel interface. */
 	if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
@@ -428,7 +436,7 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 	if (!p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
 		s->pkts_in++;
 		if (proto == IPPROTO_TCP) {
-			s->last_ns = bpf_ktime_get_ns();
+			s->last_ns = bpf_ktime_get_coarse_ns();
 			nat_tcp_state(cfg, s, p.tcp_flags, 0);
 		}
 	}

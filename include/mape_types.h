@@ -166,6 +166,26 @@ struct mape_frag_val {
 };
 
 /*
+ * mape_nh: next-hop cache of the XDP fast paths, so that an established
+ * flow does not pay a FIB lookup per packet. Key: an IPv6 address (outer
+ * destination) or an IPv4-mapped one (::ffff:a.b.c.d, a LAN host); an
+ * entry is trusted for MAPE_NH_TTL_NS, then looked up again.
+ */
+#define MAPE_NH_TTL_NS 1000000000ULL
+#define MAPE_NH_ENTRIES 4096
+
+struct mape_nh_key {
+	__u8 addr[16];
+};
+
+struct mape_nh {
+	__u64 ns;		/* when the FIB said so */
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
+/*
  * Counters: one per-CPU array, indexed by these names. Every packet a
  * program sees ends in exactly one verdict counter (the *_ ones under
  * "verdicts"); events are counted besides.

@@ -84,6 +84,14 @@ struct {
 	__type(value, struct mape_frag_val);
 } mape_frag SEC(".maps");
 
+/* Next hops of the fast paths (a cache: LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_NH_ENTRIES);
+	__type(key, struct mape_nh_key);
+	__type(value, struct mape_nh);
+} mape_nh SEC(".maps");
+
 /* Counters, per CPU, indexed by enum mape_counter. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

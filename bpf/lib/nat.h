@@ -241,7 +241,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (!ext)
 		return -MAPE_CTR_DROP_EXHAUSTED;
 	__builtin_memset(s, 0, sizeof(*s));
-	s->created_ns = s->last_ns = bpf_ktime_get_ns();
+	s->created_ns = s->last_ns = bpf_ktime_get_coarse_ns();
 	s->ext_port = ext;
 	s->state = state;
 	s->flags = flags;

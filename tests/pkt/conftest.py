@@ -414,7 +414,8 @@ class CE:
 
     def flush_nat(self):
         """Forget every session: the NAT tables back to empty."""
-        for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag"):
+        # and the next-hop cache, so that each test sees the FIB as it is now
+        for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh"):
             self.map(name).clear()
         ports = self.map("mape_ports")
         zero = bytes(MapePort._size_)

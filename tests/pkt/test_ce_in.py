@@ -13,6 +13,13 @@ from scapy.layers.l2 import Ether
 
 import bpfsys
 import checks
+import time
+
+
+def tick():
+    """Sessions keep time with the coarse clock (tick resolution): let a tick
+    pass so that a refresh is visible as a later last_ns."""
+    time.sleep(0.03)
 from checks import verify_checksums
 from pktutil import (BR, HOST, IPV4, OTHER, P_UDP, PROTO, PROTOS, REMOTE,
                      TO_TCP_EST, XDP_DROP, XDP_PASS, XDP_REDIRECT, default_rport,
@@ -44,6 +51,7 @@ def test_wan_reply(ce, kind):
     ext = open_session(ce, kind)
     s0 = sess(ce, kind)
     frame = wan_pkt(ce, kind, ext, ttl=50)
+    tick()
     before = ce.counters()
     v, out = ce.run_wan(frame)
     assert v == XDP_REDIRECT

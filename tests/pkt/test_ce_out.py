@@ -14,6 +14,13 @@ from scapy.layers.l2 import ARP, Ether
 
 import bpfsys
 import checks
+import time
+
+
+def tick():
+    """Sessions keep time with the coarse clock (tick resolution): let a tick
+    pass so that a refresh is visible as a later last_ns."""
+    time.sleep(0.03)
 from checks import verify_checksums
 from pktutil import (HOST, HOST2, IPV4, P_TCP, PROTO, PROTOS, REMOTE,
                      REMOTE2, TC_ACT_REDIRECT, TO_ICMP, TO_TCP_EST, TO_TCP_TRANS, TO_UDP,
@@ -91,6 +98,7 @@ def test_tun_same_flow_reuses_session(ce, kind):
     """The second packet of a flow: same session and port, refreshed, counted."""
     ext = open_session(ce, kind)
     s1 = ce.session(PROTO[kind], HOST, 40000, REMOTE, rport_of(kind, default_rport(kind)))
+    tick()
     before = ce.counters()
     v, out = ce.run_tun(tun_pkt(ce, kind, 40000, payload=b"again"))
     assert v == TC_ACT_REDIRECT
@@ -288,6 +296,7 @@ def test_lan_fast_path(ce, kind):
     rp = rport_of(kind, default_rport(kind))
     s0 = ce.session(PROTO[kind], HOST, 40000, REMOTE, rp)
     frame = lan_pkt(ce, kind, 40000, ttl=64)
+    tick()
     before = ce.counters()
     v, out = ce.run_lan(frame)
     assert v == XDP_REDIRECT
