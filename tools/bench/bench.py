@@ -383,6 +383,7 @@ def main():
     res["elapsed_s"] = time.time() - t0
     summarize(res)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    res["plot"] = plot(res, os.path.join(os.path.dirname(a.out), "bench-sessions.png"))
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     print("\nwrote %s (%.0f s)" % (a.out, res["elapsed_s"]))
@@ -427,6 +428,34 @@ def iperf_lab(runs):
         if srv:
             srv.kill()
         subprocess.run(lab + ["down"], capture_output=True, timeout=120)
+
+
+def plot(r, png):
+    """Fast-path rate against sessions in the table (gnuplot), next to the
+    bare forwarder and the kernel's NAT path of the same run."""
+    if not shutil.which("gnuplot"):
+        return None
+    dat = png[:-4] + ".dat"
+    with open(dat, "w") as f:
+        for n, v in r["scale_fast_path"].items():
+            s = v["rx_pps"]
+            f.write("%s %f %f %f\n" % (n, s["median"] / 1e6, s["min"] / 1e6, s["max"] / 1e6))
+    bare = r["rate_bare_xdp_forwarder"]["rx_pps"]["median"] / 1e6
+    nft = r["rate_linux_nft_snat"]["rx_pps"]["median"] / 1e6
+    script = """set terminal png size 800,480 noenhanced
+set output '%s'
+set logscale x
+set xlabel 'sessions in the table'
+set ylabel 'Mpps received (64-byte frames, %d flows)'
+set yrange [0:%f]
+set key bottom right
+set title 'MAP-E CE XDP fast path vs session table size (veth rig, 2 vCPU VM)'
+plot '%s' using 1:2:3:4 with yerrorlines lw 2 title 'XDP fast path (median, min..max)', \\
+     %f with lines dt 2 title 'bare XDP redirect forwarder', \\
+     %f with lines dt 3 title 'Linux forwarding + nftables SNAT'
+""" % (png, FLOWS, max(bare, nft) * 1.2, dat, bare, nft)
+    r2 = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    return png if r2.returncode == 0 else None
 
 
 def fmt_rate(d):
