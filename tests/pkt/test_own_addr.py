@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+"""LAN packets to our own IPv4 address (mape_lan, docs/design.md "Own address"):
+the kernel would deliver them locally, so XDP takes TCP/UDP itself. A port of
+our set is hairpinned (RFC 4787 REQ-9) to the LAN host owning it; any other
+port belongs to a CE sharing the address and is encapsulated (to the BR here,
+the fixture has no FMR). Echo requests stay the router's."""
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import raw
+
+import bpfsys
+import checks
+from checks import verify_checksums
+from pktutil import (BR, HOST, HOST2, IPV4, P_UDP, REMOTE, XDP_DROP, XDP_PASS, XDP_REDIRECT,
+                     assert_encap, open_session)
+
+
+def udp_from(ce, src, sport, dst, dport, payload=b"hp"):
+    return ce.lan_frame(IP(src=src, dst=dst, ttl=64, id=0x3333) /
+                        UDP(sport=sport, dport=dport) / payload)
+
+
+def test_hairpin_both_ways(ce):
+    """HOST owns external port E (a session to REMOTE). With endpoint-independent
+    filtering, HOST2 reaches it at IPV4:E: translated to IPV4:E2 -> HOST:40000,
+    TTL - 1, redirected to HOST's MAC; HOST's answer to IPV4:E2 goes back to
+    HOST2 (no neighbour for HOST2 in the fixture: handed to the kernel,
+    already translated)."""
+    ext = open_session(ce, "udp", sport=40000)
+    try:
+        ce.reup(["--filtering", "endpoint"])
+        before = ce.counters()
+        v, out = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext))
+        assert v == XDP_REDIRECT, bpfsys.XDP_NAMES.get(v, v)
+        assert out.dst == checks.HOST_MAC
+        ip = out[IP]
+        assert (ip.src, ip.dst, ip.dport, ip.ttl) == (IPV4, HOST, 40000, 63)
+        ext2 = ip.sport
+        assert checks.in_port_set(ext2) and ext2 != ext
+        assert raw(ip[UDP].payload) == b"hp"
+        verify_checksums(out)
+        assert ce.ctr_delta(before) == {"hairpin": 1, "session_new": 2}
+        # HOST2's session and the one made for HOST towards IPV4:E2
+        s2 = ce.session(P_UDP, HOST2, 41000, IPV4, ext)
+        s1 = ce.session(P_UDP, HOST, 40000, IPV4, ext2)
+        assert s2 is not None and s2.ext_port == ext2
+        assert s1 is not None and s1.ext_port == ext and s1.flags & 1   # inbound-made
+
+        before = ce.counters()
+        v, out = ce.run_lan(udp_from(ce, HOST, 40000, IPV4, ext2, b"back"))
+        assert v == XDP_PASS
+        ip = out[IP]
+        assert (ip.src, ip.sport, ip.dst, ip.dport) == (IPV4, ext, HOST2, 41000)
+        verify_checksums(out)
+        assert ce.ctr_delta(before) == {"hairpin": 1}
+    finally:
+        ce.reup()
+
+
+def test_hairpin_filtered_by_default(ce):
+    """Address-dependent filtering: HOST never sent to our own address, so
+    HOST2's packet to IPV4:E is refused."""
+    ext = open_session(ce, "udp", sport=40000)
+    before = ce.counters()
+    v, _ = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext))
+    assert v == XDP_DROP
+    assert ce.ctr_delta(before) == {"drop_filtered": 1, "session_new": 1}
+
+
+def test_own_address_other_port_goes_out(ce):
+    """Our IPv4 at a port outside our set belongs to another CE (or nobody):
+    encapsulated with a session of its own, outer destination the BR."""
+    frame = udp_from(ce, HOST, 42000, IPV4, 5000)
+    assert not checks.in_port_set(5000)
+    before = ce.counters()
+    v, out = ce.run_lan(frame)
+    assert v == XDP_REDIRECT
+    inner = assert_encap(out, dst6=BR)
+    assert (inner.src, inner.dst, inner.dport) == (IPV4, IPV4, 5000)
+    assert checks.in_port_set(inner.sport)
+    verify_checksums(out)
+    assert ce.ctr_delta(before) == {"out_fast": 1, "session_new": 1}
+
+
+def test_echo_to_own_address_is_the_routers(ce):
+    """An echo request to our IPv4 goes to the kernel untouched."""
+    frame = ce.lan_frame(IP(src=HOST, dst=IPV4, ttl=64) / ICMP(type=8, id=7, seq=1))
+    before = ce.counters()
+    v, out = ce.run_lan(frame)
+    assert v == XDP_PASS and raw(out) == raw(frame)
+    assert ce.ctr_delta(before) == {"pass_not_ours": 1}
+    assert not ce.sessions()
+
+
+def test_other_remote_still_normal(ce):
+    """Sanity: a packet to a remote (not our address) is not taken by this path."""
+    open_session(ce, "udp", sport=40000)
+    v, out = ce.run_lan(udp_from(ce, HOST, 40000, REMOTE, 53))
+    assert v == XDP_REDIRECT and Ether in out
+    assert assert_encap(out).dst == REMOTE
