@@ -237,7 +237,6 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	struct mape_br_config *cfg = br_cfg();
 	struct bpf_fib_lookup f6;
 	struct mape_fmr_key rk;
-	struct ipv6hdr *ip6;
 	struct pkt4 p;
 	__u8 ce[16] __attribute__((aligned(8)));
 	void *data, *end;
@@ -269,15 +268,9 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;	/* routed into mapebr0: mape_brt encapsulates */
 	*v = MAPE_BR_DROP_ENCAP;
-	if (ttl_dec(ctx, CTX_XDP, &p) || bpf_xdp_adjust_head(ctx, -IPV6_HLEN) ||
+	if (ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, cfg->br_addr, ce) ||
 	    put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
 		return XDP_DROP;
-	data = ctx_data(ctx, CTX_XDP);
-	end = ctx_end(ctx, CTX_XDP);
-	ip6 = data + ETH_HLEN;
-	if (!PKT_OK(ip6, IPV6_HLEN, end))
-		return XDP_DROP;
-	put_ip6hdr(ip6, p.tot_len, cfg->br_addr, ce);
 	*v = MAPE_BR_ENCAP_FAST;
 	return bpf_redirect(f6.ifindex, 0);
 }
@@ -297,9 +290,7 @@ int mape_br4(struct xdp_md *ctx)
 static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 {
 	struct mape_br_config *cfg = br_cfg();
-	struct ipv6hdr h6 __attribute__((aligned(8)));
 	__u8 ce[16] __attribute__((aligned(8)));
-	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
 	struct pkt4 p;
 	int rc;
 
@@ -322,11 +313,7 @@ static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 		return TC_ACT_SHOT;
 	}
 	*v = MAPE_BR_DROP_ENCAP;
-	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
-		return TC_ACT_SHOT;
-	put_ip6hdr(&h6, (__u16)(skb->len - ETH_HLEN - IPV6_HLEN), cfg->br_addr, ce);
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h6, sizeof(h6), 0) ||
-	    bpf_skb_store_bytes(skb, 12, &eth_p6, 2, 0))
+	if (tc_encap6(skb, cfg->br_addr, ce))
 		return TC_ACT_SHOT;
 	*v = MAPE_BR_ENCAP_SLOW;
 	return bpf_redirect_neigh(cfg->v6_ifindex, NULL, 0, 0);

@@ -58,10 +58,8 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	struct mape_nh_key nk __attribute__((aligned(8)));
 	struct mape_out_key k;
 	struct mape_session *s;
-	struct ipv6hdr *ip6;
 	struct mape_nh *nh;
 	struct pkt4 p = *pp;
-	void *data, *end;
 	int rc;
 
 	/*
@@ -104,16 +102,9 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	    ttl_dec(ctx, CTX_XDP, &p))
 		return XDP_DROP;
 	sess_out_touch(cfg, s, &p);
-	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
+	if (xdp_encap6(ctx, p.tot_len, cfg->ce_addr, nk.addr) ||
+	    put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IPV6))
 		return XDP_DROP;
-	if (put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IPV6))
-		return XDP_DROP;
-	data = ctx_data(ctx, CTX_XDP);
-	end = ctx_end(ctx, CTX_XDP);
-	ip6 = data + ETH_HLEN;
-	if (!PKT_OK(ip6, IPV6_HLEN, end))
-		return XDP_DROP;
-	put_ip6hdr(ip6, p.tot_len, cfg->ce_addr, nk.addr);
 	*v = MAPE_CTR_OUT_FAST;
 	return bpf_redirect(nh->ifindex, 0);
 }
@@ -269,18 +260,13 @@ static __noinline int lan_share_out(struct xdp_md *ctx, const struct mape_config
 				    struct pkt4 *p, __u32 *v)
 {
 	struct bpf_fib_lookup f;
-	struct ipv6hdr *ip6;
 	__u8 dst6[16] __attribute__((aligned(8)));
 	int rc;
 
 	*v = MAPE_CTR_DROP_ENCAP;
 	outer_dst(cfg, p->daddr, p->dport, dst6);
-	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
+	if (xdp_encap6(ctx, p->tot_len, cfg->ce_addr, dst6))
 		return XDP_DROP;
-	ip6 = ctx_data(ctx, CTX_XDP) + ETH_HLEN;
-	if (!PKT_OK(ip6, IPV6_HLEN, ctx_end(ctx, CTX_XDP)))
-		return XDP_DROP;
-	put_ip6hdr(ip6, p->tot_len, cfg->ce_addr, dst6);
 	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p->tot_len + IPV6_HLEN);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		/* the kernel's IPv6 forwarding resolves the next hop: the
@@ -491,11 +477,8 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 	struct mape_session *s;
 	struct mape_frag_key fk;
 	struct mape_frag_val fv, *fc;
-	struct ipv6hdr h6 __attribute__((aligned(8)));
 	struct pkt4 p;
 	__u8 dst6[16] __attribute__((aligned(8)));
-	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
-	__be32 int_addr;
 	__be16 ext;
 	int rc;
 
@@ -578,14 +561,7 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 	if (xlate_plain(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.sport, ext))
 		goto encap_fail;
 encap:
-	/* 40 bytes after the MAC header; skb->protocol becomes IPv6 and GSO
-	 * packets are marked IPXIP6 so they segment correctly later. */
-	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
-		goto encap_fail;
-	int_addr = skb->len - ETH_HLEN - IPV6_HLEN;
-	put_ip6hdr(&h6, (__u16)int_addr, cfg->ce_addr, dst6);
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h6, sizeof(h6), 0) ||
-	    bpf_skb_store_bytes(skb, 12, &eth_p6, 2, 0))
+	if (tc_encap6(skb, cfg->ce_addr, dst6))
 		goto encap_fail;
 	*v = MAPE_CTR_OUT_SLOW;
 	return bpf_redirect_neigh(cfg->wan_ifindex, NULL, 0, 0);

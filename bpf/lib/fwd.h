@@ -56,4 +56,42 @@ static __always_inline int put_eth(void *ctx, const int xdp, const __u8 *dmac, c
 	return 0;
 }
 
+/*
+ * XDP: prepend the MAP-E outer header (src -> dst, next header 4) to the
+ * IPv4 packet at ETH_HLEN; the caller writes the Ethernet header after.
+ * Invalidates all packet pointers.
+ */
+static __always_inline int xdp_encap6(struct xdp_md *ctx, __u16 payload_len, const __u8 *src,
+				      const __u8 *dst)
+{
+	struct ipv6hdr *ip6;
+
+	if (bpf_xdp_adjust_head(ctx, -IPV6_HLEN))
+		return -1;
+	ip6 = ctx_data(ctx, CTX_XDP) + ETH_HLEN;
+	if (!PKT_OK(ip6, IPV6_HLEN, ctx_end(ctx, CTX_XDP)))
+		return -1;
+	put_ip6hdr(ip6, payload_len, src, dst);
+	return 0;
+}
+
+/*
+ * TC: the same for an skb, Ethernet type included. bpf_skb_adjust_room with
+ * ENCAP_L3_IPV6 makes skb->protocol IPv6 and marks GSO packets IPXIP6, so
+ * they are segmented correctly after encapsulation. Invalidates pointers.
+ */
+static __always_inline int tc_encap6(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
+{
+	struct ipv6hdr h6 __attribute__((aligned(8)));
+	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
+
+	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+		return -1;
+	put_ip6hdr(&h6, (__u16)(skb->len - ETH_HLEN - IPV6_HLEN), src, dst);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h6, sizeof(h6), 0) ||
+	    bpf_skb_store_bytes(skb, 12, &eth_p6, 2, 0))
+		return -1;
+	return 0;
+}
+
 #endif
