@@ -10,9 +10,12 @@ re-run or restart mapectl come last.
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
+
+from conftest import PY, ROOT
 
 
 def out(r):
@@ -223,6 +226,117 @@ def test_mesh_own_ipv4(lab):
         assert r.returncode == 0, f"mapectl up on CE2 back to {lab.CE2_PREFIX}:\n{out(r)}"
 
 
+# ---------------------------------------------------------------- the wire and spoofing
+
+CHECK_PCAP = r'''
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from scapy.all import rdpcap, IPv6, IP, TCP, UDP, ICMP
+from checks import verify_checksums
+sets = json.loads(sys.argv[2])          # {ce IPv6 address: [[first, last], ...]}
+br = sys.argv[4]
+bad, n = [], 0
+for p in rdpcap(sys.argv[1]):
+    if IPv6 not in p or p[IPv6].nh != 4:
+        if IPv6 in p and p[IPv6].nh in (0, 43, 44, 60):
+            bad.append("extension header: " + p.summary())
+        continue
+    o = p[IPv6]
+    n += 1
+    inner = o.payload
+    if not isinstance(inner, IP):
+        bad.append("no IPv4 after the IPv6 header: " + p.summary())
+        continue
+    if o.dst == br:       # CE -> BR, captured after the ISP router's hop
+        if o.hlim != 63:
+            bad.append("hop limit %d from %s" % (o.hlim, o.src))
+        ranges = sets.get(o.src)
+        if ranges is None:
+            bad.append("unknown CE " + o.src)
+        elif TCP in inner or UDP in inner or (ICMP in inner and inner[ICMP].type == 8):
+            port = inner[ICMP].id if ICMP in inner else inner.sport
+            if not any(a <= port <= b for a, b in ranges):
+                bad.append("port %d of %s outside its set" % (port, o.src))
+    elif o.src == br and o.hlim != 64:
+        bad.append("hop limit %d from the BR" % o.hlim)
+    try:
+        verify_checksums(inner)
+    except AssertionError as e:
+        bad.append("checksum: %s: %s" % (e, inner.summary()))
+print(json.dumps({"tunnel_packets": n, "bad": bad[:20], "n_bad": len(bad)}))
+'''
+
+
+def test_wire_on_the_br_link(lab):
+    """A capture on the ISP's link to the BR while h1 and h3 use the internet:
+    every tunnel packet has no extension header, hop limit 64 as sent (63 after
+    the ISP's hop), inner ports inside the sending CE's set, valid checksums."""
+    c1, c2 = calc(lab, lab.CE1_PREFIX), calc(lab, lab.CE2_PREFIX)
+    pcap = os.path.join(lab.RUN, "br-link.pcap")
+    if os.path.exists(pcap):
+        os.unlink(pcap)
+    cap = lab.popen("isp", "tshark", "-q", "-i", "br6", "-f", "ip6", "-a", "duration:8",
+                    "-w", pcap)
+    time.sleep(2.0)  # tshark is listening
+    try:
+        lab.run("h1", "ping", "-c", "3", "-i", "0.2", "-W", "2", lab.WEB, timeout=10)
+        lab.run("h1", "curl", "-sS", "-m", "5", "-o", "/dev/null", f"http://{lab.WEB}/", timeout=10)
+        lab.py("h1", "dnsq.py", "udp", lab.WEB, "web.lab.example", timeout=10)
+        lab.run("h3", "curl", "-sS", "-m", "5", "-o", "/dev/null", f"http://{lab.WEB}/", timeout=10)
+    finally:
+        cap.communicate(timeout=20)
+    assert os.path.exists(pcap), "tshark wrote no capture"
+    sets = {c1["ce_ipv6"]: c1["port_ranges"], c2["ce_ipv6"]: c2["port_ranges"]}
+    r = subprocess.run([PY, "-c", CHECK_PCAP, pcap, json.dumps(sets),
+                        os.path.join(ROOT, "tests", "pkt"), lab.BR_ADDR],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, out(r)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["tunnel_packets"] >= 10, f"too few tunnel packets captured: {res}"
+    assert res["n_bad"] == 0, f"tunnel packets on the BR link break the rules: {res}"
+
+
+SPOOF = r'''
+import sys
+from scapy.all import IPv6, IP, UDP, send
+dst6, src6, src4, dst4, sport, dport = sys.argv[1:7]
+send(IPv6(src=src6, dst=dst6, nh=4) / IP(src=src4, dst=dst4) /
+     UDP(sport=int(sport), dport=int(dport)) / b"spoofed", count=3, verbose=False)
+'''
+
+
+def counter(stats, name):
+    return stats["counters"][name]["packets"]
+
+
+def test_spoofed_to_ce(lab):
+    """Encapsulated packets to CE1 whose outer source is neither the BR nor the
+    CE its inner source maps to (RFC 7597 s8.1): dropped and counted."""
+    c1 = calc(lab, lab.CE1_PREFIX)
+    port = c1["port_ranges"][0][0]
+    before = counter(lab.stats("ce1"), "drop_spoofed")
+    r = lab.run("isp", PY, "-c", SPOOF, c1["ce_ipv6"], "2001:db8:ffff:1::1", lab.WEB,
+                c1["ipv4"], "53", str(port))
+    assert r.returncode == 0, out(r)
+    after = counter(lab.stats("ce1"), "drop_spoofed")
+    assert after - before == 3, f"CE1 drop_spoofed {before} -> {after}"
+
+
+def test_spoofed_to_br(lab):
+    """Encapsulated packets to the BR claiming CE1's IPv4 and port from another
+    address: dropped and counted by the BR."""
+    if lab.standin:
+        pytest.skip("the BR stand-in counts nothing")
+    c1 = calc(lab, lab.CE1_PREFIX)
+    port = c1["port_ranges"][0][0]
+    before = counter(lab.br_stats(), "drop_spoofed")
+    r = lab.run("isp", PY, "-c", SPOOF, lab.BR_ADDR, "2001:db8:ffff:3::1", c1["ipv4"], lab.WEB,
+                str(port), "53")
+    assert r.returncode == 0, out(r)
+    after = counter(lab.br_stats(), "drop_spoofed")
+    assert after - before == 3, f"BR drop_spoofed {before} -> {after}"
+
+
 # ---------------------------------------------------------------- mapectl up again / down + up
 
 def test_reup_same_input_keeps_sessions(lab):
@@ -258,3 +372,4 @@ def test_down_then_up(lab):
     assert r.returncode == 0, f"curl after mapectl down + up:\n{out(r)}\n{lab.diag()}"
     r = lab.py("h1", "dnsq.py", "web.lab.example", "--server", lab.WEB, timeout=15)
     assert r.returncode == 0, f"DNS after mapectl down + up:\n{out(r)}\n{lab.diag()}"
+
