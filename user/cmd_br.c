@@ -308,7 +308,7 @@ static int br_stats(int argc, char **argv)
 	const char *pin = MAPE_BR_PIN_DIR;
 	char err[MAPE_ERRLEN];
 	struct mape_br_config cfg;
-	int c, json = 0, all = 0, fd, ncpu = libbpf_num_possible_cpus();
+	int c, json = 0, all = 0, shown = 0, fd, ncpu = libbpf_num_possible_cpus();
 	json_object *o, *ctrs;
 	struct mape_ctr *vals;
 
@@ -350,8 +350,11 @@ static int br_stats(int argc, char **argv)
 		} else if (pk || all) {
 			printf("%-20s %12llu %14llu  %s\n", br_ctr_names[i], (unsigned long long)pk,
 			       (unsigned long long)by, br_ctr_help[i]);
+			shown++;
 		}
 	}
+	if (!json && !shown)
+		printf("all counters are zero (--all lists them)\n");
 	json_object_object_add(o, "counters", ctrs);
 	if (json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED));
