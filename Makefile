@@ -114,7 +114,7 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape
 	install -m 0755 $(BUILD)/mapectl $(DESTDIR)$(PREFIX)/sbin/mapectl
-	$(if $(BPF_OBJS),install -m 0644 $(BPF_OBJS) $(DESTDIR)$(PREFIX)/lib/mape/)
+	install -m 0644 $(filter $(BUILD)/mape_%,$(BPF_OBJS)) $(DESTDIR)$(PREFIX)/lib/mape/
 
 clean:
 	rm -rf $(BUILD)
