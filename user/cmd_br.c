@@ -209,11 +209,24 @@ static int br_up(int argc, char **argv)
 	cfg.iid = iid;
 	cfg.xdp_skb = skb;
 	cfg.flags = MAPE_CFG_ENABLED;
+	if (have_old && memcmp(old.br_addr, cfg.br_addr, 16)) {
+		/* a new BR address replaces the old one */
+		mape_fmt_ip6(old.br_addr, buf, sizeof(buf));
+		strcat(buf, "/128");
+		mape_ip(err, 1, "-6", "addr", "del", buf, "dev", v6, NULL);
+	}
 	mape_fmt_ip6(cfg.br_addr, buf, sizeof(buf));
 	strcat(buf, "/128");
 	ret = mape_ip(err, 0, "-6", "addr", "replace", buf, "dev", v6, "nodad", NULL);
 	if (ret)
 		goto out;
+	if (have_old && old.v4_ifindex != cfg.v4_ifindex) {
+		/* the IPv4 side moved: our program leaves the old interface */
+		mape_xdp_detach(old.v4_ifindex, 0);
+		mape_xdp_detach(old.v4_ifindex, 1);
+	}
+	/* the routes into mapebr0 are exactly the rules' prefixes: drop old ones */
+	mape_ip(err, 1, "route", "flush", "dev", BR_TUN, NULL);
 	mape_map_clear(bpf_map__fd(skel->maps.mape_br_rules), sizeof(struct mape_fmr_key));
 	for (int i = 0; i < n_rules; i++) {
 		struct mape_fmr_key k = { .prefixlen = r[i].ip4_len, .addr = htonl(r[i].ipv4) };
