@@ -99,7 +99,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	/* From here on the packet is ours: failures are counted drops. */
 	*v = MAPE_CTR_DROP_ENCAP;
 	if (xlate_plain(ctx, CTX_XDP, &p, 0, p.saddr, cfg->ipv4, p.sport, s->ext_port) ||
-	    ttl_dec(ctx, CTX_XDP, &p))
+	    frag_id_fix(ctx, CTX_XDP, &p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, &p))
 		return XDP_DROP;
 	sess_out_touch(cfg, s, &p);
 	if (xdp_encap6(ctx, p.tot_len, cfg->ce_addr, nk.addr) ||
@@ -322,7 +322,8 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		*v = MAPE_CTR_DROP_MTU;
 		return XDP_DROP;
 	}
-	if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext))
+	if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
+	    frag_id_fix(ctx, CTX_XDP, p, &cfg->ps, cfg->port_count))
 		return XDP_DROP;
 	return lan_share_out(ctx, cfg, p, v);
 }
@@ -506,7 +507,8 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 		}
 		ip6_cpy(dst6, fc->peer);
 		if (rewrite_field(skb, CTX_TC, p.l3 + 12, 4, p.saddr, cfg->ipv4, p.l3 + 10,
-				  CSUM_NONE, 0))
+				  CSUM_NONE, 0) ||
+		    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 			goto encap_fail;
 		goto encap;
 	}
@@ -521,7 +523,8 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 		}
 		ext = s->ext_port;
 		outer_dst(cfg, p.daddr, p.esport, dst6);
-		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.edport, ext))
+		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.edport, ext) ||
+		    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 			goto encap_fail;
 		goto encap;
 	}
@@ -558,7 +561,8 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 	if (p.proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(skb, CTX_TC, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
-	if (xlate_plain(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.sport, ext))
+	if (xlate_plain(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.sport, ext) ||
+	    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 		goto encap_fail;
 encap:
 	if (tc_encap6(skb, cfg->ce_addr, dst6))

@@ -31,7 +31,7 @@ struct pkt4 {
 	__u8 icmp_type;
 	__u8 icmp_err;		/* 1: ICMP error, e* fields describe the embedded packet */
 	__u8 eproto;
-	__u8 pad;
+	__u8 df;			/* don't-fragment set */
 	__u32 e3, e4;		/* offsets of the embedded IPv4 and L4 headers */
 	__be32 esaddr, edaddr;
 	__be16 esport, edport;
@@ -117,6 +117,7 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	p->ttl = ip->ttl;
 	p->id = ip->id;
 	frag = bpf_ntohs(ip->frag_off);
+	p->df = !!(frag & IP_DF);
 	if (frag & IP_OFFSET) {
 		p->frag = FRAG_LATER;
 		return 0;

@@ -79,6 +79,24 @@ static __always_inline int xlate_icmp_err(void *ctx, const int xdp, const struct
 			     CSUM_NONE, p->l4 + 2, 0);
 }
 
+/*
+ * RFC 7597 s8.3.3: the IPv4 Identification of a packet that is or may be
+ * fragmented (DF clear) is taken from our port set, so that CEs sharing our
+ * address never reuse each other's IDs towards one destination (the BR and
+ * remote hosts reassemble by source address and ID). A function of the
+ * original ID: every fragment of a datagram gets the same new one.
+ */
+static __always_inline int frag_id_fix(void *ctx, const int xdp, const struct pkt4 *p,
+				       const struct mape_portset *ps, __u32 count)
+{
+	__be16 id;
+
+	if ((p->df && p->frag == FRAG_NONE) || !count)
+		return 0;
+	id = bpf_htons(mape_ps_port(ps, bpf_ntohs(p->id) % count));
+	return rewrite_field(ctx, xdp, p->l3 + 4, 2, p->id, id, p->l3 + 10, CSUM_NONE, 0);
+}
+
 /* Decrement the TTL (forwarding in XDP; the kernel does it on the slow path). */
 static __always_inline int ttl_dec(void *ctx, const int xdp, const struct pkt4 *p)
 {

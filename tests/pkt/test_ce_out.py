@@ -17,6 +17,15 @@ import checks
 import time
 
 
+def assert_frag_id(sent, inner):
+    """RFC 7597 s8.3.3: a packet that may be fragmented (DF clear) leaves with an
+    IPv4 ID from our port set; with DF set the ID is left alone."""
+    if sent.flags.DF:
+        assert inner.id == sent.id, (inner.id, sent.id)
+    else:
+        assert checks.in_port_set(inner.id), (inner.id, sent.id)
+
+
 def tick():
     """Sessions keep time with the coarse clock (tick resolution): let a tick
     pass so that a refresh is visible as a later last_ns."""
@@ -66,7 +75,8 @@ def test_tun_new_session(ce, kind):
     sent = ce.last.sent[IP]
     assert len(ce.last.raw) == len(ce.last.data_in) + 40
     assert inner.src == IPV4 and inner.dst == REMOTE
-    assert (inner.ttl, inner.id, inner.len, inner.proto) == (63, sent.id, sent.len, sent.proto)
+    assert (inner.ttl, inner.len, inner.proto) == (63, sent.len, sent.proto)
+    assert_frag_id(sent, inner)
     ext = ext_of(kind, inner)
     assert checks.in_port_set(ext), "external port %d outside the set" % ext
     if kind == "icmp":
@@ -305,7 +315,8 @@ def test_lan_fast_path(ce, kind):
     sent = ce.last.sent[IP]
     assert len(ce.last.raw) == len(ce.last.data_in) + 40
     assert inner.src == IPV4 and inner.dst == REMOTE
-    assert inner.ttl == 63 and inner.id == sent.id and inner.len == sent.len
+    assert inner.ttl == 63 and inner.len == sent.len
+    assert_frag_id(sent, inner)
     assert ext_of(kind, inner) == ext
     if kind != "icmp":
         assert inner.dport == default_rport(kind)
@@ -457,6 +468,8 @@ def test_tun_fragments_follow_first(ce):
     inner = assert_encap(out)
     ext = inner[UDP].sport
     assert inner.flags == "MF" and inner.src == IPV4 and checks.in_port_set(ext)
+    first_id = inner.id
+    assert checks.in_port_set(first_id), first_id      # s8.3.3
     verify_checksums(out)
     entries = [(bpfsys.MapeFragKey.unpack(k), bpfsys.MapeFragVal.unpack(v))
                for k, v in ce.map("mape_frag").items()]
@@ -466,7 +479,8 @@ def test_tun_fragments_follow_first(ce):
     v, out = ce.run_tun(ce.tun_frame(IP(raw(later))))
     assert v == TC_ACT_REDIRECT
     inner = assert_encap(out)
-    assert inner.src == IPV4 and inner.frag == 3 and inner.id == 0x6161 and inner.ttl == 63
+    # the later fragment gets the same new ID as the first: one datagram
+    assert inner.src == IPV4 and inner.frag == 3 and inner.id == first_id and inner.ttl == 63
     assert raw(inner)[20:] == w[44:]
     verify_checksums(out)
     assert ce.ctr_delta(before) == {"out_slow": 2, "session_new": 1}
@@ -535,3 +549,19 @@ def test_no_config(ce):
     assert ce.cfg == cfg
     v, _ = ce.run_tun(frames["tun"])
     assert v == TC_ACT_REDIRECT
+
+
+def test_frag_id_from_port_set(ce):
+    """s8.3.3: DF clear -> the ID is taken from our port set, the same for the
+    same original ID (so fragments of a datagram stay together); DF set -> the
+    ID is untouched."""
+    open_session(ce, "udp", sport=40050)
+    ids = []
+    for flags in ("", "", "DF"):
+        v, out = ce.run_tun(ce.tun_frame(IP(src=HOST, dst=REMOTE, ttl=63, id=0x1357,
+                                            flags=flags) / UDP(sport=40050, dport=53) / b"i"))
+        assert v == TC_ACT_REDIRECT
+        inner = assert_encap(out)
+        verify_checksums(out)
+        ids.append(inner.id)
+    assert checks.in_port_set(ids[0]) and ids[0] == ids[1] and ids[2] == 0x1357
