@@ -226,6 +226,36 @@ def test_mesh_own_ipv4(lab):
         assert r.returncode == 0, f"mapectl up on CE2 back to {lab.CE2_PREFIX}:\n{out(r)}"
 
 
+# ---------------------------------------------------------------- fragments
+
+BIG_UDP = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+data = bytes(range(256)) * 12          # 3072 bytes: fragments both ways
+ok = 0
+for i in range(3):
+    s.sendto(data, (sys.argv[1], int(sys.argv[2])))
+    try:
+        got, _ = s.recvfrom(65535)
+        ok += got == data
+    except socket.timeout:
+        pass
+print(ok)
+'''
+
+
+def test_fragmented_udp_both_ways(lab):
+    """A 3072-byte datagram from h1 to the UDP echo server and back: fragments
+    through CE1 (the kernel fragments to the tunnel MTU, TC translates first
+    and later fragments, the BR and the CE follow the first fragment's
+    decision); the echo comes back whole."""
+    r = lab.run("h1", PY, "-c", BIG_UDP, lab.WEB, lab.ECHO_PORT, timeout=20)
+    assert r.returncode == 0, out(r)
+    assert r.stdout.strip() == "3", f"big UDP echoes that came back whole: {r.stdout.strip()}/3" \
+        f"\n{lab.diag()}"
+
+
 # ---------------------------------------------------------------- the wire and spoofing
 
 CHECK_PCAP = r'''
