@@ -274,7 +274,6 @@ struct mape_br_config {
 	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header we do not handle")          \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
-	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
 	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")
 
 #define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,

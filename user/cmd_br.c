@@ -321,9 +321,9 @@ static int br_stats(int argc, char **argv)
 	const char *pin = MAPE_BR_PIN_DIR;
 	char err[MAPE_ERRLEN];
 	struct mape_br_config cfg;
-	int c, json = 0, all = 0, shown = 0, fd, ncpu = libbpf_num_possible_cpus();
+	struct mape_ctr sum[MAPE_BR_CTR_MAX];
+	int c, json = 0, all = 0, shown = 0;
 	json_object *o, *ctrs;
-	struct mape_ctr *vals;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ha", opts, NULL)) != -1) {
@@ -338,23 +338,15 @@ static int br_stats(int argc, char **argv)
 		else
 			return br_usage_error(argc, argv);
 	}
-	if (br_read_cfg(pin, &cfg, err))
+	if (br_read_cfg(pin, &cfg, err) ||
+	    mape_read_counters(pin, "mape_br_stats", MAPE_BR_CTR_MAX, sum, err))
 		return mape_errorf("%s", err);
-	fd = mape_pin_open(pin, "mape_br_stats", err);
-	if (fd < 0)
-		return mape_errorf("%s", err);
-	vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(*vals));
 	o = json_object_new_object();
 	ctrs = json_object_new_object();
-	for (__u32 i = 0; vals && i < MAPE_BR_CTR_MAX; i++) {
-		__u64 pk = 0, by = 0;
+	for (__u32 i = 0; i < MAPE_BR_CTR_MAX; i++) {
+		__u64 pk = sum[i].packets, by = sum[i].bytes;
 		json_object *e;
 
-		if (!bpf_map_lookup_elem(fd, &i, vals))
-			for (int cpu = 0; cpu < ncpu; cpu++) {
-				pk += vals[cpu].packets;
-				by += vals[cpu].bytes;
-			}
 		if (json) {
 			e = json_object_new_object();
 			json_object_object_add(e, "packets", json_object_new_int64(pk));
@@ -372,8 +364,6 @@ static int br_stats(int argc, char **argv)
 	if (json)
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
-	free(vals);
-	close(fd);
 	return 0;
 }
 

@@ -653,44 +653,6 @@ static const char *const ctr_help[MAPE_CTR_MAX] = { MAPE_COUNTERS(SHOW_CTR_HELP)
 #undef SHOW_CTR_NAME
 #undef SHOW_CTR_HELP
 
-/* Sum every counter over the possible CPUs. */
-static int read_counters(const char *dir, struct mape_ctr *sum, char *err)
-{
-	struct mape_ctr *vals;
-	int fd, ncpus, ret = 0;
-
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0) {
-		snprintf(err, MAPE_ERRLEN, "cannot count possible CPUs: %s", strerror(-ncpus));
-		return ncpus < 0 ? ncpus : -EINVAL;
-	}
-	fd = map_open(dir, "mape_stats", sizeof(__u32), sizeof(struct mape_ctr), NULL, err);
-	if (fd < 0)
-		return fd;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals) {
-		close(fd);
-		snprintf(err, MAPE_ERRLEN, "out of memory");
-		return -ENOMEM;
-	}
-	for (__u32 c = 0; c < MAPE_CTR_MAX; c++) {
-		sum[c].packets = sum[c].bytes = 0;
-		if (bpf_map_lookup_elem(fd, &c, vals)) {
-			ret = -errno;
-			snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_stats[%s]: %s", dir,
-				 ctr_names[c], strerror(errno));
-			break;
-		}
-		for (int i = 0; i < ncpus; i++) {
-			sum[c].packets += vals[i].packets;
-			sum[c].bytes += vals[i].bytes;
-		}
-	}
-	free(vals);
-	close(fd);
-	return ret;
-}
-
 static const char stats_usage[] =
 	"usage: mapectl stats [--pin-dir DIR] [--json] [--all]\n"
 	"\n"
@@ -715,7 +677,7 @@ int cmd_stats(int argc, char **argv)
 
 	if (show_parse(argc, argv, opts, stats_usage, &a, &rc))
 		return rc;
-	if (mape_read_cfg(a.pin_dir, &cfg, err) || read_counters(a.pin_dir, sum, err))
+	if (mape_read_cfg(a.pin_dir, &cfg, err) || mape_read_counters(a.pin_dir, "mape_stats", MAPE_CTR_MAX, sum, err))
 		return mape_errorf("%s", err);
 
 	if (a.json) {

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
+#include <stdlib.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "pin.h"
 
 static int is_bpffs(const char *path)
@@ -169,6 +171,52 @@ int mape_read_cfg(const char *dir_arg, struct mape_config *cfg, char *err)
 		ret = -ENOENT;
 		snprintf(err, MAPE_ERRLEN, "not up: %s/mape_cfg holds no configuration", dir_arg);
 	}
+	close(fd);
+	return ret;
+}
+
+int mape_read_counters(const char *dir, const char *map, __u32 n, struct mape_ctr *sum, char *err)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	struct mape_ctr *vals;
+	int fd, ncpus, ret = 0;
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		snprintf(err, MAPE_ERRLEN, "cannot count possible CPUs: %s", strerror(-ncpus));
+		return ncpus < 0 ? ncpus : -EINVAL;
+	}
+	fd = mape_pin_open(dir, map, err);
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.value_size != sizeof(*sum) ||
+	    info.max_entries != n) {
+		close(fd);
+		snprintf(err, MAPE_ERRLEN, "%s/%s was made by another mapectl version: run down",
+			 dir, map);
+		return -EPROTO;
+	}
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals) {
+		close(fd);
+		snprintf(err, MAPE_ERRLEN, "out of memory");
+		return -ENOMEM;
+	}
+	for (__u32 c = 0; c < n; c++) {
+		sum[c].packets = sum[c].bytes = 0;
+		if (bpf_map_lookup_elem(fd, &c, vals)) {
+			ret = -errno;
+			snprintf(err, MAPE_ERRLEN, "cannot read %s/%s[%u]: %s", dir, map, c,
+				 strerror(errno));
+			break;
+		}
+		for (int i = 0; i < ncpus; i++) {
+			sum[c].packets += vals[i].packets;
+			sum[c].bytes += vals[i].bytes;
+		}
+	}
+	free(vals);
 	close(fd);
 	return ret;
 }

@@ -24,4 +24,8 @@ int mape_pin_open(const char *dir, const char *name, char *err);
 /* The instance's configuration; -ENOENT (err says "not up") when absent. */
 int mape_read_cfg(const char *dir, struct mape_config *cfg, char *err);
 
+/* Per-CPU counters of map (n entries of struct mape_ctr) summed into sum. */
+int mape_read_counters(const char *dir, const char *map, __u32 n, struct mape_ctr *sum,
+		       char *err);
+
 #endif
