@@ -24,6 +24,8 @@
 #include "lib/fwd.h"
 #include "lib/icmp.h"
 #include "lib/nh.h"
+#include "lib/walk.h"
+#include "lib/frag.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -46,6 +48,18 @@ static __always_inline void sess_out_touch(const struct mape_config *cfg, struct
 static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config *cfg,
 				   struct pkt4 *p, __u32 *v);
 
+/* Will the kernel route this LAN packet into the tunnel? Only decides a
+ * counter; a subprogram so that its FIB buffer stays off lan_est's frame. */
+static __noinline int lan_to_tunnel(struct xdp_md *ctx, const struct mape_config *cfg,
+				    const struct pkt4 *p)
+{
+	struct bpf_fib_lookup f;
+	int rc = fib4(ctx, &f, p->saddr, p->daddr, ctx->ingress_ifindex, 0);
+
+	return (rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	       f.ifindex == cfg->tun_ifindex;
+}
+
 /*
  * A LAN packet the kernel routes into the tunnel, of an established
  * session: translate, encapsulate, redirect. A subprogram of its own so
@@ -54,7 +68,6 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 			      struct pkt4 *pp, __u32 *v)
 {
-	struct bpf_fib_lookup f;
 	struct mape_nh_key nk __attribute__((aligned(8)));
 	struct mape_out_key k;
 	struct mape_session *s;
@@ -71,9 +84,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	out_key_pkt(&k, &p);
 	s = (p.frag || p.icmp_err) ? NULL : bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
-		rc = fib4(ctx, &f, p.saddr, p.daddr, ctx->ingress_ifindex, 0);
-		if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-		    f.ifindex == cfg->tun_ifindex)
+		if (lan_to_tunnel(ctx, cfg, &p))
 			*v = MAPE_CTR_OUT_TO_KERNEL;
 		return XDP_PASS;
 	}
@@ -143,33 +154,44 @@ int mape_lan(struct xdp_md *ctx)
 
 /* ---------------------------------------------------------------- WAN XDP */
 
-/* Deliver a decapsulated, translated IPv4 packet (at ETH_HLEN). A
- * subprogram of its own: its FIB lookup buffer stays off wan_in's stack. */
-static __noinline int wan_deliver(struct xdp_md *ctx, const struct mape_config *cfg,
-				       struct pkt4 *p, __be32 int_addr, __u32 *v)
+/*
+ * Deliver a decapsulated, translated IPv4 packet (at ETH_HLEN) to int_addr:
+ * mape_wan's ACT_DELIVER (walk.h), so its FIB lookup never stacks on
+ * wan_in's frame. Reads what it needs from the packet itself.
+ */
+static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, __u32 *v)
 {
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
 	struct mape_nh_key nk __attribute__((aligned(8)));
+	struct iphdr *ip = data + ETH_HLEN;
+	struct mape_config *cfg = get_cfg();
+	struct pkt4 p = { .l3 = ETH_HLEN };
 	struct mape_nh *nh;
 	int rc;
 
+	*v = MAPE_CTR_DROP_ENCAP;
+	if (!cfg || !PKT_OK(ip, sizeof(*ip), end))
+		return XDP_DROP;
+	p.ttl = ip->ttl;
+	p.proto = ip->protocol;
+	p.saddr = ip->saddr;
 	if (int_addr == cfg->ipv4) {
 		count(MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
 		goto slow;
 	}
-	if (p->ttl <= 1) {
+	if (p.ttl <= 1) {
 		count(MAPE_CTR_EV_TO_KERNEL_TTL, 0);
 		goto slow;
 	}
 	/* the LAN side is assumed to take the tunnel MTU (it is ≤ WAN − 40) */
 	nh_key4(&nk, int_addr);
-	nh = nh_get(ctx, cfg, &nk, 0, p->saddr, &rc);
+	nh = nh_get(ctx, cfg, &nk, 0, p.saddr, &rc);
 	if (!nh) {
 		count(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? MAPE_CTR_EV_TO_KERNEL_NEIGH :
 							MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
 		goto slow;
 	}
-	p->l3 = ETH_HLEN;
-	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IP)) {
+	if (ttl_dec(ctx, CTX_XDP, &p) || put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IP)) {
 		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}
@@ -185,10 +207,14 @@ slow:
 	return bpf_redirect(cfg->tun_peer_ifindex, 0);
 }
 
+#define WAN_LOCAL 1	/* no session, but the router itself may answer (echo request) */
+#define WAN_CREATE 2	/* the filtering policy admits a new session: key in *k */
+
 /*
- * Find (or, under the filtering policy, create) the session of an inbound
- * packet. Returns 0 and fills *k, or a negative drop counter; 1 means
- * "no session but the router itself may answer" (echo request).
+ * Find the session of an inbound packet, or tell whether the filtering
+ * policy admits a new one. Returns 0 (found; *k filled), WAN_LOCAL,
+ * WAN_CREATE (*k filled; the caller creates it with port `port`), or a
+ * negative drop counter.
  */
 static __always_inline int wan_session(const struct mape_config *cfg, const struct pkt4 *p,
 				       __u8 proto, __be16 port, __be32 rem, __be16 rport,
@@ -199,8 +225,6 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	struct mape_adf_key ak = { .rem_addr = rem, .ext_port = port, .proto = proto };
 	struct mape_port *pt;
 	__u32 slot;
-	__u8 st = 0;
-	int rc;
 
 	in_key_of(&ik, proto, port, rem, rport);
 	iv = bpf_map_lookup_elem(&mape_in, &ik);
@@ -211,7 +235,7 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	if (p->icmp_err)
 		return -MAPE_CTR_DROP_ICMP_ERR;
 	if (proto == IPPROTO_ICMP)
-		return p->icmp_type == ICMP_ECHO ? 1 : -MAPE_CTR_DROP_NO_SESSION;
+		return p->icmp_type == ICMP_ECHO ? WAN_LOCAL : -MAPE_CTR_DROP_NO_SESSION;
 	/* RFC 4787 s5: the port's one owner, if it talked to this address (ADF)
 	 * or to anyone (EIF). Overlapped ports only accept exact matches. */
 	slot = port_slot(proto, port);
@@ -221,10 +245,7 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	if (cfg->filtering != MAPE_FILTER_ENDPOINT && !bpf_map_lookup_elem(&mape_adf, &ak))
 		return -MAPE_CTR_DROP_FILTERED;
 	out_key_of(k, proto, pt->int_addr, pt->int_port, rem, rport);
-	if (proto == IPPROTO_TCP)
-		st = (p->tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
-	rc = nat_create(cfg, k, port, st, MAPE_SESS_INBOUND);
-	return rc < 0 ? rc : 0;
+	return WAN_CREATE;
 }
 
 /*
@@ -288,16 +309,13 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 {
 	struct mape_out_key k;	/* our session, then the hairpin target's */
 	struct mape_session *s;
-	__u8 st = 0;
 	__be16 ext;
 	int rc;
 
 	out_key_pkt(&k, p);
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
-		if (p->proto == IPPROTO_TCP)
-			st = (p->tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
-		rc = nat_create(cfg, &k, 0, st, 0);
+		rc = nat_create(cfg, &k, 0, sess_state0(p->proto, p->tcp_flags), 0);
 		s = rc < 0 ? NULL : bpf_map_lookup_elem(&mape_out, &k);
 		if (!s) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_TABLE_FULL;
@@ -309,6 +327,9 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	*v = MAPE_CTR_DROP_ENCAP;
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
 		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
+		if (rc == WAN_CREATE)
+			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto, p->tcp_flags),
+					MAPE_SESS_INBOUND);
 		if (rc) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
 			return XDP_DROP;
@@ -328,13 +349,16 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	return lan_share_out(ctx, cfg, p, v);
 }
 
-static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
+/*
+ * The WAN walk. A subprogram: a new inbound session and the delivery are
+ * asked of the entry (walk.h), so that neither stacks on this frame.
+ */
+static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 {
 	struct mape_config *cfg;
 	struct mape_out_key k;
 	struct mape_session *s;
-	struct mape_frag_key fk;
-	struct mape_frag_val fv, *fc;
+	struct mape_frag_val *fc;
 	struct pkt4 p;
 	__u8 osrc[16] __attribute__((aligned(8)));
 	__u32 l3;
@@ -366,8 +390,7 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	if (p.frag == FRAG_LATER) {
-		frag_key_of(&fk, &p, 1);
-		fc = bpf_map_lookup_elem(&mape_frag, &fk);
+		fc = frag_find(&p, 1);
 		if (!fc) {
 			*v = MAPE_CTR_DROP_FRAG;
 			return XDP_DROP;
@@ -405,11 +428,17 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	rc = wan_session(cfg, &p, proto, port, rem, rport, &k);
+	if (rc == WAN_CREATE) {
+		if (!w->served)
+			return walk_new_session(w, &k, port, sess_state0(proto, p.tcp_flags),
+					    MAPE_SESS_INBOUND);
+		rc = w->rc;	/* 0: made, yet gone (lookup below fails) */
+	}
 	if (rc < 0) {
 		*v = -rc;
 		return XDP_DROP;
 	}
-	if (rc == 1) {
+	if (rc == WAN_LOCAL) {
 		int_addr = cfg->ipv4;	/* echo request to us: the kernel answers */
 		goto decap;
 	}
@@ -428,11 +457,7 @@ static __always_inline int wan_in(struct xdp_md *ctx, __u32 *v)
 		}
 	}
 	if (p.frag == FRAG_FIRST) {
-		frag_key_of(&fk, &p, 1);
-		fv.addr = int_addr;
-		fv.ns = bpf_ktime_get_ns();
-		ip6_cpy(fv.peer, osrc);
-		bpf_map_update_elem(&mape_frag, &fk, &fv, BPF_ANY);
+		frag_note(&p, 1, int_addr, osrc);
 	}
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
@@ -456,28 +481,40 @@ strip:
 		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}
-	return wan_deliver(ctx, cfg, &p, int_addr, v);
+	w->addr = int_addr;
+	return ACT_DELIVER;
 }
 
 SEC("xdp")
 int mape_wan(struct xdp_md *ctx)
 {
+	struct walk w = {};
 	__u32 len = xdp_len(ctx), v;
-	int act = wan_in(ctx, &v);
+	int act = wan_in(ctx, &w, &v);
 
+	if (act == ACT_NEW_SESSION) {	/* nothing was changed yet: walk again */
+		walk_serve(&w);
+		act = wan_in(ctx, &w, &v);
+	}
+	if (act == ACT_DELIVER)
+		act = wan_deliver(ctx, w.addr, &v);
 	count(v, len);
 	return act;
 }
 
 /* ---------------------------------------------------------------- tunnel TC */
 
-static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
+/*
+ * The tunnel walk. A subprogram: a new session, and the ICMP error when
+ * none can be had, are asked of the entry (walk.h) before the packet is
+ * changed, so that neither stacks on this frame.
+ */
+static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 {
 	struct mape_config *cfg;
 	struct mape_out_key k;
 	struct mape_session *s;
-	struct mape_frag_key fk;
-	struct mape_frag_val fv, *fc;
+	struct mape_frag_val *fc;
 	struct pkt4 p;
 	__u8 dst6[16] __attribute__((aligned(8)));
 	__be16 ext;
@@ -497,10 +534,9 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 		*v = -rc;
 		return TC_ACT_SHOT;
 	}
-	frag_key_of(&fk, &p, 0);
 	if (p.frag == FRAG_LATER) {
 		/* only the address changes; the route is the first fragment's */
-		fc = bpf_map_lookup_elem(&mape_frag, &fk);
+		fc = frag_find(&p, 0);
 		if (!fc) {
 			*v = MAPE_CTR_DROP_FRAG;
 			return TC_ACT_SHOT;
@@ -531,32 +567,26 @@ static __always_inline int tun_out(struct __sk_buff *skb, __u32 *v)
 	out_key_pkt(&k, &p);
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
-		__u8 st = 0;
-
-		if (p.proto == IPPROTO_TCP)
-			st = (p.tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
-		rc = nat_create(cfg, &k, 0, st, 0);
+		if (!w->served)
+			return walk_new_session(w, &k, 0, sess_state0(p.proto, p.tcp_flags), 0);
+		rc = w->rc;
 		if (rc < 0) {
 			*v = -rc;
 			/* no mapping: tell the host (RFC 5508 s3, RFC 4787 REQ-8) */
-			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL)
-				return icmp_unreach13(skb, cfg, p.saddr, p.l4 - p.l3);
+			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL) {
+				w->addr = p.saddr;
+				return ACT_TELL_HOST;
+			}
 			return TC_ACT_SHOT;
 		}
-		s = bpf_map_lookup_elem(&mape_out, &k);
-		if (!s) {
-			*v = MAPE_CTR_DROP_TABLE_FULL;
-			return TC_ACT_SHOT;
-		}
+		*v = MAPE_CTR_DROP_TABLE_FULL;	/* made, yet gone */
+		return TC_ACT_SHOT;
 	}
 	ext = s->ext_port;
 	sess_out_touch(cfg, s, &p);
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	if (p.frag == FRAG_FIRST) {
-		fv.addr = cfg->ipv4;
-		fv.ns = bpf_ktime_get_ns();
-		ip6_cpy(fv.peer, dst6);
-		bpf_map_update_elem(&mape_frag, &fk, &fv, BPF_ANY);
+		frag_note(&p, 0, cfg->ipv4, dst6);
 	}
 	if (p.proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(skb, CTX_TC, &p, cfg->mtu - 40) > 0)
@@ -577,9 +607,16 @@ encap_fail:
 SEC("tc")
 int mape_tun(struct __sk_buff *skb)
 {
+	struct walk w = {};
 	__u32 len = skb->len, v;
-	int act = tun_out(skb, &v);
+	int act = tun_out(skb, &w, &v);
 
+	if (act == ACT_NEW_SESSION) {	/* nothing was changed yet: walk again */
+		walk_serve(&w);
+		act = tun_out(skb, &w, &v);
+	}
+	if (act == ACT_TELL_HOST)
+		act = icmp_unreach13(skb, w.addr);
 	count(v, len);
 	return act;
 }

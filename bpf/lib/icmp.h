@@ -44,19 +44,22 @@ static __always_inline __u16 csum_buf(void *buf, __u32 size, __u32 seed)
 }
 
 /*
- * Replace the packet (eth + IPv4 from the LAN host) with an ICMP type 3
- * code 13 from our IPv4 to its source, quoting its header and 8 bytes.
- * Returns a TC verdict.
+ * Replace the packet (eth + IPv4 from the LAN host `host`) with an ICMP
+ * type 3 code 13 from our IPv4 to it, quoting its header and 8 bytes.
+ * Returns a TC verdict. mape_tun's ACT_TELL_HOST (walk.h).
  */
-static __noinline int icmp_unreach13(struct __sk_buff *skb, const struct mape_config *cfg,
-				     __be32 host, __u32 ihl)
+static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
 {
 	__u8 quote[8 + ICMP_QUOTE_MAX] __attribute__((aligned(8))) = {};
 	struct iphdr ip __attribute__((aligned(8))) = {};
-	__u32 qlen = (ihl & 0x3c) + 8;
+	struct mape_config *cfg = get_cfg();
 	__u16 eth_ip = bpf_htons(ETH_P_IP);
-	__u8 macs[12];
+	__u8 macs[12], vihl;
+	__u32 qlen;
 
+	if (!cfg || bpf_skb_load_bytes(skb, ETH_HLEN, &vihl, 1))
+		return TC_ACT_SHOT;
+	qlen = (vihl & 0xf) * 4 + 8;
 	if (!icmp_rate_ok(cfg)) {
 		count(MAPE_CTR_EV_ICMP_LIMITED, 0);
 		return TC_ACT_SHOT;
