@@ -49,9 +49,15 @@ $(BUILD)/vmlinux.h: | $(BUILD)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(BUILD)/vmlinux.h | $(BUILD)
+# Every BPF object passes the stack check before it exists: each program's
+# worst call chain, frames rounded to 32 bytes as Linux 6.1's verifier does,
+# within STACK_BUDGET of the 512 the verifier allows (tools/stack-check.py).
+STACK_BUDGET ?= 448
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(BUILD)/vmlinux.h tools/stack-check.py | $(BUILD)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(PYTHON) tools/stack-check.py --budget $(STACK_BUDGET) $@.tmp || { rm -f $@.tmp; exit 1; }
+	$(Q)mv $@.tmp $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
