@@ -244,6 +244,9 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 		return -MAPE_CTR_DROP_NO_SESSION;
 	if (cfg->filtering != MAPE_FILTER_ENDPOINT && !bpf_map_lookup_elem(&mape_adf, &ak))
 		return -MAPE_CTR_DROP_FILTERED;
+	/* inbound, only a SYN or UDP may make a session (RFC 7857 s2.1) */
+	if (!sess_may_create(proto, p->tcp_flags) || (p->tcp_flags & TCP_ACK))
+		return -MAPE_CTR_DROP_NO_SESSION;
 	out_key_of(k, proto, pt->int_addr, pt->int_port, rem, rport);
 	return WAN_CREATE;
 }
@@ -315,7 +318,9 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	out_key_pkt(&k, p);
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
-		rc = nat_create(cfg, &k, 0, sess_state0(p->proto, p->tcp_flags), 0);
+		rc = sess_may_create(p->proto, p->tcp_flags) ?
+			     nat_create(cfg, &k, 0, sess_state0(p->proto), 0) :
+			     -MAPE_CTR_DROP_NOT_SYN;
 		s = rc < 0 ? NULL : bpf_map_lookup_elem(&mape_out, &k);
 		if (!s) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_TABLE_FULL;
@@ -328,7 +333,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
 		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
 		if (rc == WAN_CREATE)
-			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto, p->tcp_flags),
+			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto),
 					MAPE_SESS_INBOUND);
 		if (rc) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
@@ -430,7 +435,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	rc = wan_session(cfg, &p, proto, port, rem, rport, &k);
 	if (rc == WAN_CREATE) {
 		if (!w->served)
-			return walk_new_session(w, &k, port, sess_state0(proto, p.tcp_flags),
+			return walk_new_session(w, &k, port, sess_state0(proto),
 					    MAPE_SESS_INBOUND);
 		rc = w->rc;	/* 0: made, yet gone (lookup below fails) */
 	}
@@ -567,8 +572,12 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	out_key_pkt(&k, &p);
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
+		if (!sess_may_create(p.proto, p.tcp_flags)) {
+			*v = MAPE_CTR_DROP_NOT_SYN;	/* RFC 7857 s2.1 */
+			return TC_ACT_SHOT;
+		}
 		if (!w->served)
-			return walk_new_session(w, &k, 0, sess_state0(p.proto, p.tcp_flags), 0);
+			return walk_new_session(w, &k, 0, sess_state0(p.proto), 0);
 		rc = w->rc;
 		if (rc < 0) {
 			*v = -rc;

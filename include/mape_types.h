@@ -85,13 +85,22 @@ struct mape_out_key {
 	__u8 pad[3];
 };
 
+/*
+ * TCP (RFC 7857 s2.1, RFC 5382 REQ-5): a session is made by a SYN only;
+ * transitory until the other side answers, established after, transitory
+ * again once both sides have sent a FIN, or after an RST until more
+ * traffic shows the RST was not the end.
+ */
 enum mape_tcp_state {
 	MAPE_TCP_SYN_SENT = 1,	/* transitory until the other side answers */
 	MAPE_TCP_EST = 2,
-	MAPE_TCP_CLOSING = 3,	/* FIN or RST seen: transitory */
+	MAPE_TCP_CLOSING = 3,	/* FIN both ways, or RST: transitory */
 };
 
 #define MAPE_SESS_INBOUND 0x1	/* created by an inbound packet (EIF/ADF) */
+#define MAPE_SESS_FIN_OUT 0x2	/* TCP: the LAN side has sent a FIN */
+#define MAPE_SESS_FIN_IN 0x4	/* TCP: the remote side has sent a FIN */
+#define MAPE_SESS_RST 0x8	/* TCP: closing because of an RST */
 
 struct mape_session {
 	struct bpf_timer timer;	/* expiry (no userspace involved) */
@@ -215,6 +224,7 @@ struct mape_nh {
 	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
+	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \

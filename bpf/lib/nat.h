@@ -269,26 +269,56 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	return 0;
 }
 
-/* The state a new session starts in (TCP: by the packet that makes it). */
-static __always_inline __u8 sess_state0(__u8 proto, __u8 tcp_flags)
+/* Only a SYN makes a TCP session (RFC 7857 s2.1); anything else may. */
+static __always_inline int sess_may_create(__u8 proto, __u8 tcp_flags)
 {
-	if (proto != IPPROTO_TCP)
-		return 0;
-	return (tcp_flags & TCP_SYN) ? MAPE_TCP_SYN_SENT : MAPE_TCP_EST;
+	return proto != IPPROTO_TCP || (tcp_flags & (TCP_SYN | TCP_RST | TCP_FIN)) == TCP_SYN;
 }
 
-/* TCP state after a packet; outbound: from the LAN side. */
+/* The state a new session starts in: TCP's is transitory (made by a SYN). */
+static __always_inline __u8 sess_state0(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? MAPE_TCP_SYN_SENT : 0;
+}
+
+/*
+ * TCP state after a packet; outbound: from the LAN side. See enum
+ * mape_tcp_state: one FIN is a half-close (the other side may go on
+ * sending for hours), an RST may be spurious or forged (its sequence
+ * number is not checked here), so only FINs both ways close for good, and
+ * traffic after an RST takes the session back.
+ */
 static __always_inline void nat_tcp_state(const struct mape_config *cfg, struct mape_session *s,
 					  __u8 flags, int outbound)
 {
-	__u8 st = s->state;
+	__u8 st = s->state, f = s->flags;
+	const __u8 fins = MAPE_SESS_FIN_OUT | MAPE_SESS_FIN_IN;
 
-	if (flags & (TCP_FIN | TCP_RST))
+	if (flags & TCP_RST) {
 		st = MAPE_TCP_CLOSING;
-	else if (st == MAPE_TCP_SYN_SENT && !(flags & TCP_SYN) && (flags & TCP_ACK))
-		st = MAPE_TCP_EST;	/* the handshake's last ACK, either way */
-	else if (st == MAPE_TCP_SYN_SENT && !outbound && (flags & TCP_SYN) && (flags & TCP_ACK))
-		st = MAPE_TCP_EST;
+		f |= MAPE_SESS_RST;
+	} else if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+		   (st == MAPE_TCP_CLOSING || (f & fins))) {
+		st = MAPE_TCP_SYN_SENT;	/* the 5-tuple is opened anew, by this side */
+		f &= ~(fins | MAPE_SESS_RST | MAPE_SESS_INBOUND);
+		if (!outbound)
+			f |= MAPE_SESS_INBOUND;
+	} else {
+		if (f & MAPE_SESS_RST) {	/* traffic after the RST: not the end */
+			f &= ~MAPE_SESS_RST;
+			st = MAPE_TCP_EST;
+		}
+		if (flags & TCP_FIN)
+			f |= outbound ? MAPE_SESS_FIN_OUT : MAPE_SESS_FIN_IN;
+		/* the SYN(-ACK) of the side that did not open (RFC 6146 s3.5.2) */
+		if (st == MAPE_TCP_SYN_SENT && (flags & TCP_SYN) &&
+		    !outbound == !(f & MAPE_SESS_INBOUND))
+			st = MAPE_TCP_EST;
+		if ((f & fins) == fins)
+			st = MAPE_TCP_CLOSING;
+	}
+	if (f != s->flags)
+		s->flags = f;
 	if (st != s->state) {
 		__u32 to = state_timeout(cfg, IPPROTO_TCP, st);
 

@@ -82,8 +82,20 @@ def wan_pkt(ce, kind, ext, sport=None, src=REMOTE, dst=IPV4, ttl=64, flags="A",
                         l4_in(kind, ext, sport, flags, payload), src6=src6)
 
 
-def open_session(ce, kind, sport=40000, dport=None, src=HOST, dst=REMOTE, flags="A"):
-    """Create a session through mape_tun; returns the external port / identifier."""
+def new_flags(kind):
+    """TCP flags of a packet that may make a session (a SYN: RFC 7857 s2.1)."""
+    return "S" if kind == "tcp" else "A"
+
+
+def open_session(ce, kind, sport=40000, dport=None, src=HOST, dst=REMOTE, flags="A", src6=BR):
+    """Create a session through mape_tun; returns the external port / identifier.
+    Only a SYN makes a TCP session: for other flags, the session is opened by
+    a SYN and the remote's SYN-ACK (mape_wan), so it is established when the
+    packet with `flags` goes out (src6: the SYN-ACK's outer source)."""
+    if kind == "tcp" and "S" not in flags:
+        ext = open_session(ce, kind, sport, dport, src, dst, "S")
+        v, _ = ce.run_wan(wan_pkt(ce, kind, ext, sport=dport, src=dst, flags="SA", src6=src6))
+        assert v == XDP_REDIRECT, "mape_wan verdict %d for the SYN-ACK" % v
     v, out = ce.run_tun(tun_pkt(ce, kind, sport, dport, src=src, dst=dst, flags=flags))
     assert v == TC_ACT_REDIRECT, "mape_tun verdict %d" % v
     inner = out[IPv6].payload

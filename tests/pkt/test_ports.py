@@ -13,7 +13,7 @@ from scapy.layers.inet6 import IPv6
 import checks
 from checks import verify_checksums
 from pktutil import (HOST, IPV4, P_TCP, P_UDP, REMOTE, REMOTE2, TC_ACT_REDIRECT,
-                     TC_ACT_SHOT, XDP_DROP, XDP_REDIRECT, assert_encap, ports_used, tun_pkt,
+                     TC_ACT_SHOT, XDP_DROP, XDP_REDIRECT, assert_encap, new_flags, ports_used, tun_pkt,
                      wan_pkt)
 
 N = len(checks.PORT_SET)
@@ -44,7 +44,7 @@ def fill(ce, kind="udp", dst=REMOTE, base=BASE, n=N, host=HOST):
     assert not any(checks.in_port_set(p) for p in range(base, base + n))
     got = {}
     for i in range(n):
-        v, out = ce.run_tun(tun_pkt(ce, kind, base + i, dst=dst, src=host))
+        v, out = ce.run_tun(tun_pkt(ce, kind, base + i, dst=dst, src=host, flags=new_flags(kind)))
         assert v == TC_ACT_REDIRECT, "endpoint %d: verdict %d" % (i, v)
         got[base + i] = out[IPv6].payload.sport
         if i % 25 == 0:
@@ -95,14 +95,14 @@ def test_whole_set_then_overlap_then_exhausted(ce, kind):
     snap = sorted(ce.map("mape_out").items())
     reset_icmp_bucket(ce)
     before = ce.counters()
-    frame = tun_pkt(ce, kind, 30000)
+    frame = tun_pkt(ce, kind, 30000, flags=new_flags(kind))
     v, out = ce.run_tun(frame)
     assert_unreach13(ce, v, out, frame)
     assert ce.ctr_delta(before) == {"drop_ports_exhausted": 1, "icmp_sent": 1}
     assert sorted(ce.map("mape_out").items()) == snap
     # ... while another remote port of REMOTE still overlaps
     before = ce.counters()
-    v, out = ce.run_tun(tun_pkt(ce, kind, 30000, dport=rport + 1))
+    v, out = ce.run_tun(tun_pkt(ce, kind, 30000, dport=rport + 1, flags=new_flags(kind)))
     assert v == TC_ACT_REDIRECT and checks.in_port_set(out[IPv6].payload.sport)
     assert ce.ctr_delta(before) == {"out_slow": 1, "session_new": 1, "session_overlapped": 1}
     # 4. existing sessions still translate both ways
@@ -124,7 +124,7 @@ def test_exhausted_per_protocol(ce):
     frame = tun_pkt(ce, "udp", 30000)
     v, out = ce.run_tun(frame)
     assert_unreach13(ce, v, out, frame)
-    v, out = ce.run_tun(tun_pkt(ce, "tcp", 30000))
+    v, out = ce.run_tun(tun_pkt(ce, "tcp", 30000, flags="S"))
     assert v == TC_ACT_REDIRECT
     assert ce.port(P_TCP, out[IPv6].payload.sport).shared == 0
 

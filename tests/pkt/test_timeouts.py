@@ -98,11 +98,11 @@ def test_expiry_and_refresh(short_timeouts):
         else:
             v, _ = ce.run_lan(lan_pkt(ce, "udp", 42000))
             assert v == XDP_REDIRECT
-        # inbound FIN-ACK: SYN_SENT -> CLOSING, transitory (1 s) either way
-        v, _ = ce.run_wan(wan_pkt(ce, "tcp", keep_tcp, flags="FA"))
-        assert v == XDP_REDIRECT, "inbound FIN to the transitory TCP session: %d" % v
+        # an inbound ACK without SYN refreshes it and keeps it transitory
+        v, _ = ce.run_wan(wan_pkt(ce, "tcp", keep_tcp, flags="A"))
+        assert v == XDP_REDIRECT, "inbound ACK to the transitory TCP session: %d" % v
         s = ce.session(P_TCP, HOST, 42001, REMOTE, 80)
-        assert s is not None and (s.state, s.timeout) == (bpfsys.MAPE_TCP_CLOSING, 1)
+        assert s is not None and (s.state, s.timeout) == (bpfsys.MAPE_TCP_SYN_SENT, 1)
         ce.run_wan(wan_pkt(ce, "udp", ex["udp-inbound-only"][3]))
         s = ce.session(P_UDP, HOST, 42000, REMOTE, 53)
         assert s is not None and s.last_ns > last_out, "refreshed session vanished/stale"
@@ -145,25 +145,27 @@ def test_expired_port_reused(short_timeouts):
 
 
 def test_tcp_closing_expires(short_timeouts):
-    """Established, then FIN (outbound, mape_tun: mape_lan leaves FIN to the
-    kernel) or RST (inbound, mape_wan), or a new session seen first with a FIN:
-    transitory timeout (1 s here), so each is gone a little after 1 s idle."""
+    """Established, then FINs both ways (outbound through mape_tun: mape_lan
+    leaves FIN to the kernel), or an RST either way: transitory timeout (1 s
+    here), so each is gone a little after 1 s idle."""
     ce = short_timeouts
     ce.flush_nat()
     exts = {}
-    for sport, how in ((43000, "fin-out"), (43001, "rst-in"), (43002, "new-with-fin")):
-        if how == "new-with-fin":
-            exts[sport] = open_session(ce, "tcp", sport, flags="FA")
+    for sport, how in ((43000, "fins"), (43001, "rst-in"), (43002, "rst-out")):
+        exts[sport] = ext = open_session(ce, "tcp", sport, flags="A")
+        s = ce.session(P_TCP, HOST, sport, REMOTE, 80)
+        assert (s.state, s.timeout) == (bpfsys.MAPE_TCP_EST, TO_TCP_EST)
+        if how == "rst-in":
+            v, _ = ce.run_wan(wan_pkt(ce, "tcp", ext, flags="R"))
+            assert v == XDP_REDIRECT
+        elif how == "rst-out":
+            v, _ = ce.run_tun(tun_pkt(ce, "tcp", sport, flags="R"))
+            assert v == TC_ACT_REDIRECT
         else:
-            exts[sport] = ext = open_session(ce, "tcp", sport, flags="A")
-            s = ce.session(P_TCP, HOST, sport, REMOTE, 80)
-            assert (s.state, s.timeout) == (bpfsys.MAPE_TCP_EST, TO_TCP_EST)
-            if how == "rst-in":
-                v, _ = ce.run_wan(wan_pkt(ce, "tcp", ext, flags="R"))
-                assert v == XDP_REDIRECT
-            else:
-                v, _ = ce.run_tun(tun_pkt(ce, "tcp", sport, flags="FA"))
-                assert v == TC_ACT_REDIRECT
+            v, _ = ce.run_tun(tun_pkt(ce, "tcp", sport, flags="FA"))
+            assert v == TC_ACT_REDIRECT
+            v, _ = ce.run_wan(wan_pkt(ce, "tcp", ext, flags="FA"))
+            assert v == XDP_REDIRECT
         s = ce.session(P_TCP, HOST, sport, REMOTE, 80)
         assert (s.state, s.timeout) == (bpfsys.MAPE_TCP_CLOSING, 1), how
     ok = wait_until(lambda: all(gone(ce, P_TCP, sp, 80, e) for sp, e in exts.items()), 3.0)
