@@ -226,6 +226,9 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	struct mape_port *pt;
 	__u32 slot;
 
+	/* a request is the router's to answer, whoever holds the identifier */
+	if (proto == IPPROTO_ICMP && !p->icmp_err && p->icmp_type == ICMP_ECHO)
+		return WAN_LOCAL;
 	in_key_of(&ik, proto, port, rem, rport);
 	iv = bpf_map_lookup_elem(&mape_in, &ik);
 	if (iv) {
@@ -235,7 +238,7 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	if (p->icmp_err)
 		return -MAPE_CTR_DROP_ICMP_ERR;
 	if (proto == IPPROTO_ICMP)
-		return p->icmp_type == ICMP_ECHO ? WAN_LOCAL : -MAPE_CTR_DROP_NO_SESSION;
+		return -MAPE_CTR_DROP_NO_SESSION;
 	/* RFC 4787 s5: the port's one owner, if it talked to this address (ADF)
 	 * or to anyone (EIF). Overlapped ports only accept exact matches. */
 	slot = port_slot(proto, port);
@@ -566,6 +569,16 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		outer_dst(cfg, p.daddr, p.esport, dst6);
 		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.edport, ext) ||
 		    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
+			goto encap_fail;
+		goto encap;
+	}
+	if (p.proto == IPPROTO_ICMP && p.icmp_type == ICMP_ECHOREPLY && p.saddr == cfg->ipv4) {
+		/* The router answering a ping from outside: stateless, with the
+		 * pinger's identifier (RFC 792), routed by it like a port. */
+		outer_dst(cfg, p.daddr, p.sport, dst6);
+		if (p.frag == FRAG_FIRST)
+			frag_note(&p, 0, cfg->ipv4, dst6);
+		if (frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 			goto encap_fail;
 		goto encap;
 	}
