@@ -470,7 +470,8 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
-	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port) :
+	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, cfg->ipv4, int_addr, port,
+					 int_port) :
 			  xlate_plain(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port);
 	if (rc) {
 		*v = MAPE_CTR_DROP_ENCAP;
@@ -561,13 +562,15 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		rc = p.eproto == IPPROTO_ICMP ? 0 : 1;
 		out_key_of(&k, p.eproto, p.edaddr, p.edport, p.esaddr, rc ? p.esport : 0);
 		s = bpf_map_lookup_elem(&mape_out, &k);
-		if (!s || p.saddr != p.edaddr) {
+		/* from the host it quotes, or from the router itself (our IPv4:
+		 * its kernel could not forward an inbound packet to the host) */
+		if (!s || (p.saddr != p.edaddr && p.saddr != cfg->ipv4)) {
 			*v = MAPE_CTR_DROP_ICMP_ERR;
 			return TC_ACT_SHOT;
 		}
 		ext = s->ext_port;
 		outer_dst(cfg, p.daddr, p.esport, dst6);
-		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.edport, ext) ||
+		if (xlate_icmp_err(skb, CTX_TC, &p, 0, p.saddr, p.edaddr, cfg->ipv4, p.edport, ext) ||
 		    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 			goto encap_fail;
 		goto encap;

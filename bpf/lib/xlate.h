@@ -63,13 +63,17 @@ static __always_inline int xlate_plain(void *ctx, const int xdp, const struct pk
 }
 
 /*
- * ICMP error: rewrite the outer address on side `dst` and the embedded
- * packet's opposite side (the error quotes a packet going the other way).
+ * ICMP error: rewrite the outer address on side `dst` (old_outer: its value,
+ * which is not always the quoted one: the error may come from a router on
+ * the way) and the embedded packet's opposite side (the error quotes a
+ * packet going the other way).
  */
 static __always_inline int xlate_icmp_err(void *ctx, const int xdp, const struct pkt4 *p, int dst,
-					  __be32 old_a, __be32 new_a, __be16 old_p, __be16 new_p)
+					  __be32 old_outer, __be32 old_a, __be32 new_a, __be16 old_p,
+					  __be16 new_p)
 {
-	if (rewrite_field(ctx, xdp, p->l3 + (dst ? 16 : 12), 4, old_a, new_a, p->l3 + 10,
+	if (old_outer != new_a &&
+	    rewrite_field(ctx, xdp, p->l3 + (dst ? 16 : 12), 4, old_outer, new_a, p->l3 + 10,
 			  CSUM_NONE, 0))
 		return -1;
 	if (rewrite_field(ctx, xdp, p->e3 + (dst ? 12 : 16), 4, old_a, new_a, p->e3 + 10,

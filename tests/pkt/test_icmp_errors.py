@@ -224,6 +224,41 @@ def test_tun_error_translated(ce, kind, err):
     assert snapshot(ce) == snap
 
 
+ROUTER_ERRORS = {
+    "ttl-exceeded": dict(type=11, code=0),
+    "host-unreach": dict(type=3, code=1),
+    "frag-needed": dict(type=3, code=4, nexthopmtu=1400),
+}
+
+
+@pytest.mark.parametrize("err", sorted(ROUTER_ERRORS))
+@pytest.mark.parametrize("kind", ["udp", "tcp", "icmp"])
+def test_tun_error_from_the_router_itself(ce, kind, err):
+    """The CE's own kernel reports an inbound packet it could not forward to
+    the LAN host (TTL <= 1, no neighbour, LAN MTU): outer source our IPv4,
+    the quoted destination translated back like a LAN host's error."""
+    ext = open_session(ce, kind)
+    rp = default_rport(kind)
+    if kind == "icmp":
+        q = raw(IP(src=REMOTE, dst=HOST, ttl=1, id=0x4444) / ICMP(type=0, id=40000, seq=3) /
+                b"echo-reply")
+    else:
+        q = raw(quoted_pkt(kind, REMOTE, rp, HOST, 40000, ttl=1))
+    msg = IP(src=IPV4, dst=REMOTE, ttl=64, id=0x7777) / ICMP(**ROUTER_ERRORS[err]) / q
+    snap = snapshot(ce)
+    before = ce.counters()
+    v, out = ce.run_tun(ce.tun_frame(msg))
+    assert v == TC_ACT_REDIRECT
+    inner = assert_encap(out)
+    want = IP(src=IPV4, dst=REMOTE, ttl=64, id=inner.id) / ICMP(**ROUTER_ERRORS[err]) / \
+        patch_quoted(q, dst=IPV4, dport=ext)
+    assert raw(inner) == raw(want), "\n%s\n%s" % (inner.show2(dump=True),
+                                                  want.show2(dump=True))
+    verify_checksums(out)
+    assert ce.ctr_delta(before) == {"out_slow": 1}
+    assert snapshot(ce) == snap
+
+
 @pytest.mark.parametrize("case", ["no-session", "src-not-quoted-dst", "unknown-remote"])
 def test_tun_error_drops(ce, case):
     ext = open_session(ce, "udp")
