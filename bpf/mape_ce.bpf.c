@@ -273,8 +273,15 @@ static __noinline int lan_hairpin_out(struct xdp_md *ctx, const struct mape_conf
 	int rc = fib4(ctx, &f, cfg->ipv4, int_addr, ctx->ingress_ifindex, 0);
 
 	*v = MAPE_CTR_HAIRPIN;
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1)
-		return XDP_PASS;	/* the kernel forwards it to the host */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1) {
+		/* The kernel forwards it to the host: it enters as if received on
+		 * the tunnel (from our own IPv4: accept_local is set there). */
+		if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
+			*v = MAPE_CTR_DROP_ENCAP;
+			return XDP_DROP;
+		}
+		return bpf_redirect(cfg->tun_peer_ifindex, 0);
+	}
 	if (ttl_dec(ctx, CTX_XDP, p) || put_eth(ctx, CTX_XDP, f.dmac, f.smac, ETH_P_IP)) {
 		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;

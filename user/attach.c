@@ -190,6 +190,14 @@ int mape_make_tunnel(const char *tun, unsigned long mtu_v, int ipv6_in, char *er
 	if (!ret)
 		ret = mape_ip(err, 0, "link", "set", "dev", peer, "mtu", mtu, "arp", "off", "up",
 			      NULL);
+	/*
+	 * What the data path hands to the kernel through the peer may carry our
+	 * own IPv4 as source (ICMP 3/13 to a LAN host, hairpinned packets): without
+	 * accept_local the kernel drops it as a martian. Set on every run.
+	 */
+	snprintf(path, sizeof(path), "net/ipv4/conf/%s/accept_local", tun);
+	if (!ret)
+		ret = mape_sysctl(path, "1", err);
 	return ret;
 }
 

@@ -25,7 +25,8 @@ def test_hairpin_both_ways(ce):
     filtering, HOST2 reaches it at IPV4:E: translated to IPV4:E2 -> HOST:40000,
     TTL - 1, redirected to HOST's MAC; HOST's answer to IPV4:E2 goes back to
     HOST2 (no neighbour for HOST2 in the fixture: handed to the kernel,
-    already translated)."""
+    already translated, through the tunnel's peer: on the LAN interface the
+    kernel would drop a packet from our own IPv4 as a martian)."""
     ext = open_session(ce, "udp", sport=40000)
     try:
         ce.reup(["--filtering", "endpoint"])
@@ -48,7 +49,8 @@ def test_hairpin_both_ways(ce):
 
         before = ce.counters()
         v, out = ce.run_lan(udp_from(ce, HOST, 40000, IPV4, ext2, b"back"))
-        assert v == XDP_PASS
+        assert v == XDP_REDIRECT
+        assert out.dst == ce.mac["mape0"] and out.src == ce.mac["tun_peer"]
         ip = out[IP]
         assert (ip.src, ip.sport, ip.dst, ip.dport) == (IPV4, ext, HOST2, 41000)
         verify_checksums(out)
@@ -98,3 +100,44 @@ def test_other_remote_still_normal(ce):
     v, out = ce.run_lan(udp_from(ce, HOST, 40000, REMOTE, 53))
     assert v == XDP_REDIRECT and Ether in out
     assert assert_encap(out).dst == REMOTE
+
+
+def test_own_source_enters_the_kernel_on_the_tunnel(ce):
+    """What the data path hands to the kernel through the tunnel's peer with
+    our own IPv4 as source (ICMP 3/13 to a LAN host, the hairpin fallback)
+    is forwarded to the LAN, not dropped as a martian: a real frame written
+    into the peer comes out on the LAN, TTL - 1."""
+    import socket
+    import time
+
+    rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    try:
+        rx.bind(("lan0p", 0))
+        rx.settimeout(0.2)
+        tx.bind((ce.tun_peer, 0))
+        frame = Ether(src=ce.mac["tun_peer"], dst=ce.mac["mape0"]) / \
+            IP(src=IPV4, dst=HOST, ttl=64, id=0x5151) / UDP(sport=1234, dport=40000) / b"own-src"
+        tx.send(raw(frame))
+        end = time.monotonic() + 2
+        got = None
+        while got is None and time.monotonic() < end:
+            try:
+                data = rx.recv(4096)
+            except socket.timeout:
+                continue
+            pkt = Ether(data)
+            if IP in pkt and pkt[IP].id == 0x5151:
+                got = pkt
+        assert got is not None, "the kernel dropped a packet from our own IPv4 on the tunnel " \
+            "(martian source: accept_local)"
+        assert (got[IP].src, got[IP].dst, got[IP].ttl) == (IPV4, HOST, 63)
+        assert got.dst == checks.HOST_MAC
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_accept_local_on_the_tunnel(ce):
+    with open("/proc/sys/net/ipv4/conf/mape0/accept_local") as f:
+        assert f.read().strip() == "1"
