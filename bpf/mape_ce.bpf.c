@@ -354,12 +354,22 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 			return XDP_DROP;
 		return lan_hairpin_out(ctx, cfg, p, k.int_addr, v);
 	}
+	/* What a router does on the way, since no kernel sees these packets:
+	 * TTL, path MTU (RFC 1191: no black hole), MSS. */
+	if (p->ttl <= 1) {
+		*v = MAPE_CTR_DROP_TTL;
+		return xdp_icmp_error(ctx, ICMP_TIME_EXCEEDED, 0, 0);
+	}
 	if (p->tot_len > cfg->mtu) {
 		*v = MAPE_CTR_DROP_MTU;
-		return XDP_DROP;
+		return p->df ? xdp_icmp_error(ctx, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, cfg->mtu) :
+			       XDP_DROP;
 	}
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & TCP_SYN) &&
+	    mss_clamp(ctx, CTX_XDP, p, cfg->mtu - 40) > 0)
+		count(MAPE_CTR_EV_MSS_CLAMP, 0);
 	if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
-	    frag_id_fix(ctx, CTX_XDP, p, &cfg->ps, cfg->port_count))
+	    frag_id_fix(ctx, CTX_XDP, p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, p))
 		return XDP_DROP;
 	return lan_share_out(ctx, cfg, p, v);
 }

@@ -222,6 +222,7 @@ struct mape_nh {
 	X(DROP_ICMP_ERR, "drop_icmp_error", "ICMP error about no known session")                \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
 	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
+	X(DROP_TTL, "drop_ttl", "to a CE sharing our IPv4: TTL expired (ICMP sent)")            \
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
 	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * icmp.h - the ICMP errors the CE originates (TC only): destination
- * unreachable, code 13 (communication administratively prohibited) to a
- * LAN host whose new session could not be created (RFC 4787 REQ-8 / RFC
- * 5382: no mapping -> drop and signal). The packet is turned into the error
- * in place and sent back into the kernel through the tunnel's veth peer,
- * which routes it to the host. Rate-limited by a token bucket
- * (--icmp-rate per second, burst of the same size).
+ * icmp.h - the ICMP errors the CE originates: destination unreachable,
+ * code 13 (communication administratively prohibited) to a LAN host whose
+ * new session could not be created (RFC 4787 REQ-8 / RFC 5382: no mapping
+ * -> drop and signal), at TC, sent back into the kernel through the
+ * tunnel's veth peer, which routes it to the host; and, in XDP, time
+ * exceeded and fragmentation needed for what XDP forwards without the
+ * kernel. The packet is turned into the error in place. One builder for
+ * both. Rate-limited by a token bucket (--icmp-rate per second, burst of
+ * the same size).
  *
  * Invalidates all packet pointers.
  */
@@ -43,6 +45,42 @@ static __always_inline __u16 csum_buf(void *buf, __u32 size, __u32 seed)
 	return ~csum_fold32(bpf_csum_diff(NULL, 0, buf, size, seed));
 }
 
+/* An ICMP error being built: our IPv4 header, then the ICMP header and the
+ * quote (the offending packet's header and 8 bytes), zero-padded. */
+struct icmp_errmsg {
+	struct iphdr ip __attribute__((aligned(8)));
+	__u8 msg[8 + ICMP_QUOTE_MAX] __attribute__((aligned(8)));	/* ICMP header + quote */
+};
+
+/* Fill the headers and checksums of an error from our IPv4 to host, whose
+ * quote of qlen bytes is already at e->msg + 8. mtu: next-hop MTU (type 3
+ * code 4), else 0. */
+static __always_inline void icmp_err_fill(struct icmp_errmsg *e, const struct mape_config *cfg,
+					  __be32 host, __u32 qlen, __u8 type, __u8 code, __u16 mtu)
+{
+	e->msg[0] = type;
+	e->msg[1] = code;
+	*(__be16 *)&e->msg[6] = bpf_htons(mtu);
+	*(__u16 *)&e->msg[2] = csum_buf(e->msg, sizeof(e->msg), 0);
+	e->ip.version = 4;
+	e->ip.ihl = 5;
+	e->ip.tos = 0xc0;
+	e->ip.tot_len = bpf_htons(20 + 8 + qlen);
+	e->ip.ttl = 64;
+	e->ip.protocol = IPPROTO_ICMP;
+	e->ip.saddr = cfg->ipv4;
+	e->ip.daddr = host;
+	e->ip.check = csum_buf(&e->ip, sizeof(e->ip), 0);
+}
+
+/* The quote's length for an IPv4 header's first byte, or 0 when unusable. */
+static __always_inline __u32 icmp_qlen(__u8 vihl)
+{
+	__u32 qlen = (vihl & 0xf) * 4 + 8;
+
+	return qlen < 28 || qlen > ICMP_QUOTE_MAX ? 0 : qlen;
+}
+
 /*
  * Replace the packet (eth + IPv4 from the LAN host `host`) with an ICMP
  * type 3 code 13 from our IPv4 to it, quoting its header and 8 bytes.
@@ -50,8 +88,7 @@ static __always_inline __u16 csum_buf(void *buf, __u32 size, __u32 seed)
  */
 static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
 {
-	__u8 quote[8 + ICMP_QUOTE_MAX] __attribute__((aligned(8))) = {};
-	struct iphdr ip __attribute__((aligned(8))) = {};
+	struct icmp_errmsg e = {};
 	struct mape_config *cfg = get_cfg();
 	__u16 eth_ip = bpf_htons(ETH_P_IP);
 	__u8 macs[12], vihl;
@@ -59,27 +96,15 @@ static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
 
 	if (!cfg || bpf_skb_load_bytes(skb, ETH_HLEN, &vihl, 1))
 		return TC_ACT_SHOT;
-	qlen = (vihl & 0xf) * 4 + 8;
 	if (!icmp_rate_ok(cfg)) {
 		count(MAPE_CTR_EV_ICMP_LIMITED, 0);
 		return TC_ACT_SHOT;
 	}
-	if (qlen < 28 || qlen > ICMP_QUOTE_MAX || skb->len < ETH_HLEN + qlen ||
-	    bpf_skb_load_bytes(skb, ETH_HLEN, quote + 8, qlen))
+	qlen = icmp_qlen(vihl);
+	if (!qlen || skb->len < ETH_HLEN + qlen ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, e.msg + 8, qlen))
 		return TC_ACT_SHOT;
-	/* ICMP header in front of the quote: type 3, code 13, unused 0 */
-	quote[0] = ICMP_DEST_UNREACH;
-	quote[1] = ICMP_PKT_FILTERED;
-	*(__u16 *)&quote[2] = csum_buf(quote, sizeof(quote), 0);
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tos = 0xc0;
-	ip.tot_len = bpf_htons(20 + 8 + qlen);
-	ip.ttl = 64;
-	ip.protocol = IPPROTO_ICMP;
-	ip.saddr = cfg->ipv4;
-	ip.daddr = host;
-	ip.check = csum_buf(&ip, sizeof(ip), 0);
+	icmp_err_fill(&e, cfg, host, qlen, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0);
 	/* room for IPv4 + ICMP headers, then cut to the error's length */
 	if (bpf_skb_adjust_room(skb, 28, BPF_ADJ_ROOM_MAC, 0) ||
 	    bpf_skb_change_tail(skb, ETH_HLEN + 20 + 8 + qlen, 0))
@@ -87,11 +112,54 @@ static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
 	__builtin_memcpy(macs, cfg->tun_mac, 6);
 	__builtin_memcpy(macs + 6, cfg->tun_peer_mac, 6);
 	if (bpf_skb_store_bytes(skb, 0, macs, 12, 0) || bpf_skb_store_bytes(skb, 12, &eth_ip, 2, 0) ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN + 20, quote, 8 + (qlen & 0x7f), 0))
+	    bpf_skb_store_bytes(skb, ETH_HLEN, &e.ip, sizeof(e.ip), 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 20, e.msg, 8 + (qlen & 0x7f), 0))
 		return TC_ACT_SHOT;
 	count(MAPE_CTR_EV_ICMP_SENT, 0);
 	return bpf_redirect(cfg->tun_peer_ifindex, 0);
+}
+
+/*
+ * Turn the LAN frame in XDP (eth + IPv4 from a LAN host) into an ICMP error
+ * from our IPv4 to its sender and send it back where it came from
+ * (XDP_TX): time exceeded, or fragmentation needed with the tunnel MTU, for
+ * the packets XDP forwards itself that the kernel never sees (to CEs
+ * sharing our IPv4). Rate-limited like the rest. Returns an XDP verdict.
+ */
+static __noinline int xdp_icmp_error(struct xdp_md *ctx, __u8 type, __u8 code, __u16 mtu)
+{
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct mape_config *cfg = get_cfg();
+	struct icmp_errmsg e = {};
+	__u16 eth_ip = bpf_htons(ETH_P_IP);
+	__u32 qlen, len = end - data;
+	__u8 macs[12];
+	__be32 host;
+
+	if (!cfg || !PKT_OK(ip, sizeof(*ip), end))
+		return XDP_DROP;
+	if (!icmp_rate_ok(cfg)) {
+		count(MAPE_CTR_EV_ICMP_LIMITED, 0);
+		return XDP_DROP;
+	}
+	qlen = icmp_qlen(*(__u8 *)ip);
+	host = ip->saddr;
+	__builtin_memcpy(macs, eth->h_source, 6);	/* back to the sender */
+	__builtin_memcpy(macs + 6, eth->h_dest, 6);
+	if (!qlen || len < ETH_HLEN + qlen || bpf_xdp_load_bytes(ctx, ETH_HLEN, e.msg + 8, qlen))
+		return XDP_DROP;
+	icmp_err_fill(&e, cfg, host, qlen, type, code, mtu);
+	if (bpf_xdp_adjust_tail(ctx, (int)(ETH_HLEN + qlen) - (int)len) ||
+	    bpf_xdp_adjust_head(ctx, -28))
+		return XDP_DROP;
+	if (bpf_xdp_store_bytes(ctx, 0, macs, 12) || bpf_xdp_store_bytes(ctx, 12, &eth_ip, 2) ||
+	    bpf_xdp_store_bytes(ctx, ETH_HLEN, &e.ip, sizeof(e.ip)) ||
+	    bpf_xdp_store_bytes(ctx, ETH_HLEN + 20, e.msg, 8 + (qlen & 0x7f)))
+		return XDP_DROP;
+	count(MAPE_CTR_EV_ICMP_SENT, 0);
+	return XDP_TX;
 }
 
 #endif

@@ -141,3 +141,69 @@ def test_own_source_enters_the_kernel_on_the_tunnel(ce):
 def test_accept_local_on_the_tunnel(ce):
     with open("/proc/sys/net/ipv4/conf/mape0/accept_local") as f:
         assert f.read().strip() == "1"
+
+
+# ------------------------------------------- to CEs sharing our IPv4: a router's duties
+
+
+def test_share_out_ttl_and_mss(ce):
+    """XDP forwards these without the kernel, so it does what the kernel's
+    forwarding would: TTL - 1, the SYN's MSS clamped to the tunnel MTU - 40."""
+    from scapy.layers.inet import TCP
+    frame = ce.lan_frame(IP(src=HOST, dst=IPV4, ttl=64) /
+                         TCP(sport=42010, dport=5000, flags="S", options=[("MSS", 1460)]))
+    before = ce.counters()
+    v, out = ce.run_lan(frame)
+    assert v == XDP_REDIRECT
+    inner = assert_encap(out, dst6=BR)
+    assert inner.ttl == 63 and inner[TCP].options[0] == ("MSS", checks.MTU - 40)
+    verify_checksums(out)
+    assert ce.ctr_delta(before) == {"out_fast": 1, "session_new": 1, "mss_clamped": 1}
+
+
+def icmp_back(ce, out, frame, icmp_type, code, mtu=None):
+    """out: the frame turned into an ICMP error from our IPv4 back to the
+    LAN host (XDP_TX), quoting its IPv4 header and 8 bytes."""
+    assert out.dst == checks.HOST_MAC and out.src == ce.mac["lan0"] and out.type == 0x0800
+    ip = out[IP]
+    assert (ip.src, ip.dst, ip.proto) == (IPV4, HOST, 1)
+    assert (ip[ICMP].type, ip[ICMP].code) == (icmp_type, code)
+    if mtu is not None:
+        assert ip[ICMP].nexthopmtu == mtu
+    sent = raw(frame[IP])
+    assert raw(ip[ICMP].payload) == sent[:(sent[0] & 0xf) * 4 + 8]
+    verify_checksums(out)
+
+
+def reset_icmp_bucket(ce):
+    ce.map("mape_icmp_rl").update(0, bytes(16))
+
+
+def test_share_out_ttl_expired(ce):
+    reset_icmp_bucket(ce)
+    frame = udp_from(ce, HOST, 42011, IPV4, 5000)
+    frame[IP].ttl = 1
+    before = ce.counters()
+    v, out = ce.run_lan(frame)
+    assert v == bpfsys.XDP_TX
+    icmp_back(ce, out, frame, 11, 0)
+    assert ce.ctr_delta(before) == {"drop_ttl": 1, "icmp_sent": 1, "session_new": 1}
+
+
+def test_share_out_too_big_df(ce):
+    """DF set and bigger than the tunnel MTU: fragmentation needed with the
+    tunnel MTU (no path-MTU black hole); DF clear: dropped, counted."""
+    reset_icmp_bucket(ce)
+    frame = ce.lan_frame(IP(src=HOST, dst=IPV4, ttl=64, flags="DF") /
+                         UDP(sport=42012, dport=5000) / (b"x" * (checks.MTU - 27)))
+    assert len(frame[IP]) == checks.MTU + 1
+    before = ce.counters()
+    v, out = ce.run_lan(frame)
+    assert v == bpfsys.XDP_TX
+    icmp_back(ce, out, frame, 3, 4, mtu=checks.MTU)
+    assert ce.ctr_delta(before) == {"drop_mtu": 1, "icmp_sent": 1, "session_new": 1}
+    frame[IP].flags = 0
+    before = ce.counters()
+    v, _ = ce.run_lan(frame)
+    assert v == XDP_DROP
+    assert ce.ctr_delta(before) == {"drop_mtu": 1}
