@@ -26,6 +26,7 @@
 #include "lib/nh.h"
 #include "lib/walk.h"
 #include "lib/frag.h"
+#include "lib/ct.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -100,6 +101,11 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_MTU, 0);
 		return XDP_PASS;
 	}
+	/* the firewall decides: XDP takes what conntrack saw established */
+	if (!sess_fast(ctx, CTX_XDP, s, &k)) {
+		count(MAPE_CTR_EV_TO_KERNEL_CT, 0);
+		return XDP_PASS;
+	}
 	/* an FMR peer is chosen by the port on the wire: for echo, our identifier */
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, nk.addr);
 	nh = nh_get(ctx, cfg, &nk, 1, 0, &rc);
@@ -159,7 +165,7 @@ int mape_lan(struct xdp_md *ctx)
  * mape_wan's ACT_DELIVER (walk.h), so its FIB lookup never stacks on
  * wan_in's frame. Reads what it needs from the packet itself.
  */
-static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, __u32 *v)
+static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, int slow, __u32 *v)
 {
 	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
 	struct mape_nh_key nk __attribute__((aligned(8)));
@@ -175,6 +181,8 @@ static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, __u32 *v)
 	p.ttl = ip->ttl;
 	p.proto = ip->protocol;
 	p.saddr = ip->saddr;
+	if (slow)	/* the kernel decides (wan_in counted why) */
+		goto slow;
 	if (int_addr == cfg->ipv4) {
 		count(MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
 		goto slow;
@@ -329,7 +337,8 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	s = bpf_map_lookup_elem(&mape_out, &k);
 	if (!s) {
 		rc = sess_may_create(p->proto, p->tcp_flags) ?
-			     nat_create(cfg, &k, 0, sess_state0(p->proto), 0) :
+			     nat_create(cfg, &k, 0, sess_state0(p->proto, p->tcp_flags),
+					sess_flags0(p->proto, p->tcp_flags)) :
 			     -MAPE_CTR_DROP_NOT_SYN;
 		s = rc < 0 ? NULL : bpf_map_lookup_elem(&mape_out, &k);
 		if (!s) {
@@ -343,7 +352,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
 		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
 		if (rc == WAN_CREATE)
-			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto),
+			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto, 0),
 					MAPE_SESS_INBOUND);
 		if (rc) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
@@ -425,6 +434,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 			return XDP_DROP;
 		}
 		int_addr = fc->addr;
+		w->slow = fc->slow;	/* all fragments take the first one's way */
 		goto decap;
 	}
 	if (p.icmp_err) {
@@ -453,12 +463,6 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		return XDP_DROP;
 	}
 	rc = wan_session(cfg, &p, proto, port, rem, rport, &k);
-	if (rc == WAN_CREATE) {
-		if (!w->served)
-			return walk_new_session(w, &k, port, sess_state0(proto),
-					    MAPE_SESS_INBOUND);
-		rc = w->rc;	/* 0: made, yet gone (lookup below fails) */
-	}
 	if (rc < 0) {
 		*v = -rc;
 		return XDP_DROP;
@@ -467,23 +471,37 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		int_addr = cfg->ipv4;	/* echo request to us: the kernel answers */
 		goto decap;
 	}
-	s = bpf_map_lookup_elem(&mape_out, &k);
-	if (!s) {
-		*v = MAPE_CTR_DROP_NO_SESSION;
-		return XDP_DROP;
+	/*
+	 * The firewall decides: a packet that may start a flow from outside
+	 * (the filtering admits it) enters the kernel translated, as if
+	 * received on the tunnel, and makes no session; if the ruleset lets it
+	 * through and the host answers, the answer makes it at mape_tun. A
+	 * session's packets are XDP's once conntrack saw it established.
+	 */
+	s = NULL;
+	if (rc == WAN_CREATE) {
+		count(MAPE_CTR_EV_TO_KERNEL_NEW, 0);
+	} else {
+		s = bpf_map_lookup_elem(&mape_out, &k);
+		if (!s) {
+			*v = MAPE_CTR_DROP_NO_SESSION;
+			return XDP_DROP;
+		}
 	}
 	int_addr = k.int_addr;
 	int_port = k.int_port;
-	if (!p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
+	if (s && !p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
 		s->pkts_in++;
 		if (proto == IPPROTO_TCP) {
 			s->last_ns = bpf_ktime_get_coarse_ns();
 			nat_tcp_state(cfg, s, p.tcp_flags, 0);
 		}
 	}
-	if (p.frag == FRAG_FIRST) {
-		frag_note(&p, 1, int_addr, osrc);
-	}
+	w->slow = !s || !sess_fast(ctx, CTX_XDP, s, &k);
+	if (s && w->slow)
+		count(MAPE_CTR_EV_TO_KERNEL_CT, 0);
+	if (p.frag == FRAG_FIRST)
+		frag_note(&p, 1, int_addr, osrc, w->slow);
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
@@ -518,12 +536,8 @@ int mape_wan(struct xdp_md *ctx)
 	__u32 len = xdp_len(ctx), v;
 	int act = wan_in(ctx, &w, &v);
 
-	if (act == ACT_NEW_SESSION) {	/* nothing was changed yet: walk again */
-		walk_serve(&w);
-		act = wan_in(ctx, &w, &v);
-	}
 	if (act == ACT_DELIVER)
-		act = wan_deliver(ctx, w.addr, &v);
+		act = wan_deliver(ctx, w.addr, w.slow, &v);
 	count(v, len);
 	return act;
 }
@@ -597,7 +611,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		 * pinger's identifier (RFC 792), routed by it like a port. */
 		outer_dst(cfg, p.daddr, p.sport, dst6);
 		if (p.frag == FRAG_FIRST)
-			frag_note(&p, 0, cfg->ipv4, dst6);
+			frag_note(&p, 0, cfg->ipv4, dst6, 0);
 		if (frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 			goto encap_fail;
 		goto encap;
@@ -610,7 +624,8 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 			return TC_ACT_SHOT;
 		}
 		if (!w->served)
-			return walk_new_session(w, &k, 0, sess_state0(p.proto), 0);
+			return walk_new_session(w, &k, 0, sess_state0(p.proto, p.tcp_flags),
+						sess_flags0(p.proto, p.tcp_flags));
 		rc = w->rc;
 		if (rc < 0) {
 			*v = -rc;
@@ -626,9 +641,10 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	}
 	ext = s->ext_port;
 	sess_out_touch(cfg, s, &p);
+	sess_fast(skb, CTX_TC, s, &k);	/* XDP takes over once conntrack saw it established */
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	if (p.frag == FRAG_FIRST) {
-		frag_note(&p, 0, cfg->ipv4, dst6);
+		frag_note(&p, 0, cfg->ipv4, dst6, 0);
 	}
 	if (p.proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(skb, CTX_TC, &p, cfg->mtu - 40) > 0)

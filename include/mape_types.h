@@ -101,6 +101,8 @@ enum mape_tcp_state {
 #define MAPE_SESS_FIN_OUT 0x2	/* TCP: the LAN side has sent a FIN */
 #define MAPE_SESS_FIN_IN 0x4	/* TCP: the remote side has sent a FIN */
 #define MAPE_SESS_RST 0x8	/* TCP: closing because of an RST */
+#define MAPE_SESS_FAST 0x10	/* the kernel's conntrack saw it established both ways:
+				 * XDP takes it (like an nftables flowtable) */
 
 struct mape_session {
 	struct bpf_timer timer;	/* expiry (no userspace involved) */
@@ -111,6 +113,7 @@ struct mape_session {
 	__u8 state;		/* enum mape_tcp_state for TCP, 0 otherwise */
 	__u8 flags;		/* MAPE_SESS_* */
 	__u32 timeout;		/* seconds, from the state */
+	__u64 ct_ns;		/* when XDP last refreshed the conntrack entry */
 };
 
 struct mape_in_key {
@@ -171,7 +174,7 @@ struct mape_frag_val {
 	__u8 peer[16];		/* outer destination (outbound) or source (inbound) */
 	__u64 ns;		/* when the first fragment passed */
 	__be32 addr;		/* translated address (inbound: the LAN host) */
-	__u32 pad;
+	__u32 slow;		/* inbound: 1 when the first went to the kernel (all follow it) */
 };
 
 /*
@@ -236,7 +239,11 @@ struct mape_nh {
 	X(EV_TO_KERNEL_NEIGH, "to_kernel_neigh", "to the kernel: next hop not resolved")      \
 	X(EV_TO_KERNEL_MTU, "to_kernel_mtu", "to the kernel: needs fragmenting/ICMP")          \
 	X(EV_TO_KERNEL_TTL, "to_kernel_ttl", "to the kernel: TTL <= 1")                        \
-	X(EV_TO_KERNEL_LOCAL, "to_kernel_local", "to the kernel: router-local or not routed")
+	X(EV_TO_KERNEL_LOCAL, "to_kernel_local", "to the kernel: router-local or not routed")  \
+	X(EV_TO_KERNEL_CT, "to_kernel_ct", "to the kernel: not (or no longer) established in conntrack") \
+	X(EV_TO_KERNEL_NEW, "to_kernel_new", "to the kernel: inbound packet that may start a flow") \
+	X(EV_OFFLOADED, "session_offloaded", "flows XDP took over once conntrack saw them established") \
+	X(EV_CT_LOST, "session_ct_lost", "offloaded flows given back: their conntrack entry was gone")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };

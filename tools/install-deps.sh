@@ -5,7 +5,7 @@
 set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev pkg-config python3-pyelftools
       python3 python3-scapy python3-pytest iproute2 nftables tshark iperf3 dnsmasq-base gnuplot-nox
-      curl traceroute iputils-ping procps ethtool netcat-openbsd"
+      curl traceroute iputils-ping procps ethtool netcat-openbsd conntrack"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -168,7 +168,9 @@ def load(path):
                 op, dst, src, off, imm = decode(raw, i)
                 rel = relocs.get((fn.sec, i))
                 if op == OP_CALL and src == PSEUDO_CALL:
-                    if rel:  # call into another section: libbpf's rule
+                    if rel and rel[0] not in text:
+                        pass  # an extern (kfunc): runs in the kernel, no BPF frame
+                    elif rel:  # call into another section: libbpf's rule
                         fn.calls.add((rel[0], rel[1] // INSN + imm + 1))
                     else:
                         fn.calls.add((fn.sec, i + imm + 1))

@@ -877,6 +877,8 @@ static void sessions_json(const struct sess *v, size_t n, __u64 now)
 		json_object_object_add(e, "state", state ? json_object_new_string(state) : NULL);
 		json_object_object_add(e, "inbound",
 				       json_object_new_boolean(s->val.flags & MAPE_SESS_INBOUND));
+		json_object_object_add(e, "fast",
+				       json_object_new_boolean(s->val.flags & MAPE_SESS_FAST));
 		json_object_object_add(e, "age", json_object_new_uint64(t.age));
 		json_object_object_add(e, "idle", json_object_new_uint64(t.idle));
 		json_object_object_add(e, "timeout", json_object_new_int64(s->val.timeout));
@@ -894,22 +896,28 @@ static void sessions_text(const struct sess *v, size_t n, __u64 now,
 {
 	char ia[24], ra[24], pb[8];
 
-	printf("%-5s %-21s %5s %-21s %-11s %-5s %7s %6s %6s %10s %10s\n", "PROTO", "INTERNAL",
+	printf("%-5s %-21s %5s %-21s %-11s %-7s %7s %6s %6s %10s %10s\n", "PROTO", "INTERNAL",
 	       "EXT", "REMOTE", "STATE", "FLAGS", "AGE", "IDLE", "LEFT", "PKTS_OUT", "PKTS_IN");
 	for (size_t i = 0; i < n; i++) {
 		const struct sess *s = &v[i];
 		struct sess_times t = sess_times(s, now);
 		const char *state = state_name(s);
+		char fl[8];
 
+		/* in: opened from outside; fast: carried by XDP (conntrack saw it established) */
+		snprintf(fl, sizeof(fl), "%s%s%s", s->val.flags & MAPE_SESS_INBOUND ? "in" : "",
+			 (s->val.flags & (MAPE_SESS_INBOUND | MAPE_SESS_FAST)) ==
+				 (MAPE_SESS_INBOUND | MAPE_SESS_FAST) ? "," : "",
+			 s->val.flags & MAPE_SESS_FAST ? "fast" : "");
 		fmt_be32(s->key.int_addr, ia, sizeof(ia));
 		snprintf(ia + strlen(ia), sizeof(ia) - strlen(ia), ":%u", ntohs(s->key.int_port));
 		fmt_be32(s->key.rem_addr, ra, sizeof(ra));
 		if (s->key.proto != IPPROTO_ICMP)
 			snprintf(ra + strlen(ra), sizeof(ra) - strlen(ra), ":%u",
 				 ntohs(s->key.rem_port));
-		printf("%-5s %-21s %5u %-21s %-11s %-5s %7llu %6llu %6llu %10llu %10llu\n",
+		printf("%-5s %-21s %5u %-21s %-11s %-7s %7llu %6llu %6llu %10llu %10llu\n",
 		       proto_name(s->key.proto, pb, sizeof(pb)), ia, ntohs(s->val.ext_port), ra,
-		       state ? state : "-", s->val.flags & MAPE_SESS_INBOUND ? "in" : "-",
+		       state ? state : "-", *fl ? fl : "-",
 		       (unsigned long long)t.age, (unsigned long long)t.idle,
 		       (unsigned long long)t.left, (unsigned long long)s->val.pkts_out,
 		       (unsigned long long)s->val.pkts_in);

@@ -247,8 +247,10 @@ static void teardown(const struct mape_config *cfg, const char *tun, const char 
 	snprintf(buf, sizeof(buf), "%s/128", ce);
 	if (wan && *wan)
 		mape_ip(err, 1, "-6", "addr", "del", buf, "dev", wan, NULL);
-	if (tun && *tun)
+	if (tun && *tun) {
 		mape_ip(err, 1, "link", "del", "dev", tun, NULL);	/* peer, address, route */
+		mape_conntrack_anchor(tun, 0, err);
+	}
 	/* unpinning the maps frees them (and cancels the session timers) */
 	mape_unpin_dir(dir);
 }
@@ -313,6 +315,9 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 		snprintf(err, MAPE_ERRLEN, "mapectl up needs root (CAP_NET_ADMIN and CAP_BPF)");
 		return -EPERM;
 	}
+	ret = mape_conntrack_ready(err);
+	if (ret)
+		return ret;
 	ret = mape_pin_resolve(o->pin_dir, dir, 512, err);
 	if (ret)
 		return ret;
@@ -359,6 +364,11 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 			 strerror(errno));
 		return -errno;
 	}
+	ret = mape_conntrack_liberal(err);
+	if (!ret)
+		ret = mape_conntrack_anchor(o->tun, 1, err);
+	if (ret)
+		goto out;
 	skel = mape_ce__open();
 	if (!skel) {
 		ret = -errno;

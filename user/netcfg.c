@@ -117,3 +117,90 @@ int mape_sysctl(const char *path, const char *val, char *err)
 		close(fd);
 	return ret;
 }
+
+#define BE_LIBERAL "net/netfilter/nf_conntrack_tcp_be_liberal"
+
+/*
+ * The kernel's connection tracking, which the data path asks whether a
+ * flow is established (nf_conntrack's kfuncs). Loaded with modprobe when it
+ * is a module not loaded yet; its sysctls appear with it.
+ */
+int mape_conntrack_ready(char *err)
+{
+	char *argv[] = { "modprobe", "-q", "nf_conntrack", NULL };
+	char p[128];
+	int status;
+	pid_t pid;
+
+	snprintf(p, sizeof(p), "/proc/sys/%s", BE_LIBERAL);
+	if (!access(p, F_OK))
+		return 0;
+	if (!posix_spawnp(&pid, "modprobe", NULL, NULL, argv, environ))
+		waitpid(pid, &status, 0);
+	if (!access(p, F_OK))
+		return 0;
+	snprintf(err, MAPE_ERRLEN, "the kernel's connection tracking (nf_conntrack) is not "
+		 "available: the data path needs it (modprobe nf_conntrack)");
+	return -ENOENT;
+}
+
+/*
+ * While XDP carries a TCP flow, conntrack sees none of its packets, so its
+ * sequence window falls behind; without this the FIN that ends the flow
+ * in the kernel would be "invalid" and a `ct state invalid drop` rule
+ * would drop it. (An nftables flowtable resets the window when it gives a
+ * flow back; BPF cannot write that part of the entry.)
+ */
+int mape_conntrack_liberal(char *err)
+{
+	return mape_sysctl(BE_LIBERAL, "1", err);
+}
+
+/* Run nft with one command line (commands separated by ';'). */
+static int mape_nft(const char *cmds, int quiet, char *err)
+{
+	char *argv[] = { "nft", (char *)cmds, NULL };
+	posix_spawn_file_actions_t fa;
+	int status, ret;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	if (quiet)
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	ret = posix_spawnp(&pid, "nft", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (ret) {
+		snprintf(err, MAPE_ERRLEN, "cannot run nft (nftables): %s", strerror(ret));
+		return -ret;
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(err, MAPE_ERRLEN, "nft failed: %s", cmds);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Conntrack follows a network namespace's traffic only while some rule or
+ * NAT needs it. The data path asks it whether a flow is established, so an
+ * instance keeps a table of its own, "mapectl_<tun>", whose one rule only
+ * counts invalid packets but makes conntrack follow forwarded IPv4. Verdicts
+ * stay the administrator's rules'.
+ */
+int mape_conntrack_anchor(const char *tun, int on, char *err)
+{
+	char cmds[512];
+
+	if (!on) {
+		snprintf(cmds, sizeof(cmds), "delete table ip mapectl_%s", tun);
+		return mape_nft(cmds, 1, err);
+	}
+	snprintf(cmds, sizeof(cmds),
+		 "add table ip mapectl_%s; "
+		 "add chain ip mapectl_%s conntrack { type filter hook forward priority 0; "
+		 "policy accept; comment \"mapectl: conntrack follows forwarded IPv4\"; }; "
+		 "flush chain ip mapectl_%s conntrack; "
+		 "add rule ip mapectl_%s conntrack ct state invalid counter",
+		 tun, tun, tun, tun);
+	return mape_nft(cmds, 0, err);
+}

@@ -16,5 +16,8 @@ int mape_if_mac(const char *ifname, __u8 mac[6], char *err);
 int mape_if_mtu(const char *ifname, unsigned int *mtu, char *err);
 /* Write a value to /proc/sys/<path>. */
 int mape_sysctl(const char *path, const char *val, char *err);
+int mape_conntrack_ready(char *err);
+int mape_conntrack_liberal(char *err);
+int mape_conntrack_anchor(const char *tun, int on, char *err);
 
 #endif

@@ -22,10 +22,11 @@ static __always_inline struct mape_frag_val *frag_find(const struct pkt4 *p, __u
 
 /* Record the decision of a first fragment. A subprogram: its key and value
  * stay off the walks' frames (walk.h). */
-static __noinline void frag_note(const struct pkt4 *p, __u8 dir, __be32 addr, const __u8 *peer)
+static __noinline void frag_note(const struct pkt4 *p, __u8 dir, __be32 addr, const __u8 *peer,
+				 __u32 slow)
 {
 	struct mape_frag_key fk;
-	struct mape_frag_val fv = { .addr = addr };
+	struct mape_frag_val fv = { .addr = addr, .slow = slow };
 
 	frag_key_of(&fk, p, dir);
 	fv.ns = bpf_ktime_get_ns();

@@ -275,10 +275,20 @@ static __always_inline int sess_may_create(__u8 proto, __u8 tcp_flags)
 	return proto != IPPROTO_TCP || (tcp_flags & (TCP_SYN | TCP_RST | TCP_FIN)) == TCP_SYN;
 }
 
-/* The state a new session starts in: TCP's is transitory (made by a SYN). */
-static __always_inline __u8 sess_state0(__u8 proto)
+/* The state a new session starts in: TCP's is transitory (made by a SYN),
+ * or established when made by a SYN-ACK: a LAN server's answer to a SYN
+ * from outside that the firewall let in (both SYNs seen). */
+static __always_inline __u8 sess_state0(__u8 proto, __u8 tcp_flags)
 {
-	return proto == IPPROTO_TCP ? MAPE_TCP_SYN_SENT : 0;
+	if (proto != IPPROTO_TCP)
+		return 0;
+	return (tcp_flags & TCP_ACK) ? MAPE_TCP_EST : MAPE_TCP_SYN_SENT;
+}
+
+/* Session flags of a new session: opened from outside (a SYN-ACK from the LAN). */
+static __always_inline __u8 sess_flags0(__u8 proto, __u8 tcp_flags)
+{
+	return proto == IPPROTO_TCP && (tcp_flags & TCP_ACK) ? MAPE_SESS_INBOUND : 0;
 }
 
 /*

@@ -39,6 +39,7 @@ struct walk {
 	__be32 addr;		/* ACT_TELL_HOST, ACT_DELIVER: the LAN host */
 	__u8 state, flags;	/* of the new session */
 	__u8 served;		/* the session request was served */
+	__u8 slow;		/* ACT_DELIVER: through the kernel (as if received on the tunnel) */
 };
 
 static __always_inline int walk_new_session(struct walk *w, const struct mape_out_key *k,

@@ -535,16 +535,17 @@ class MapeOutKey(CStruct):
 
 MAPE_TCP_SYN_SENT, MAPE_TCP_EST, MAPE_TCP_CLOSING = 1, 2, 3
 MAPE_SESS_INBOUND = 0x1
-MAPE_SESS_FIN_OUT, MAPE_SESS_FIN_IN, MAPE_SESS_RST = 0x2, 0x4, 0x8
+MAPE_SESS_FIN_OUT, MAPE_SESS_FIN_IN, MAPE_SESS_RST, MAPE_SESS_FAST = 0x2, 0x4, 0x8, 0x10
 
 
 @_selfcheck
 class MapeSession(CStruct):
-    """struct mape_session: 56 bytes, align 8 (struct bpf_timer: 16 bytes, align 8)."""
-    _size_ = 56
+    """struct mape_session: 64 bytes, align 8 (struct bpf_timer: 16 bytes, align 8)."""
+    _size_ = 64
     _fields_ = [("timer", 0, ("bytes", 16)), ("created_ns", 16, "u64"), ("last_ns", 24, "u64"),
                 ("pkts_out", 32, "u64"), ("pkts_in", 40, "u64"), ("ext_port", 48, "be16"),
-                ("state", 50, "u8"), ("flags", 51, "u8"), ("timeout", 52, "u32")]
+                ("state", 50, "u8"), ("flags", 51, "u8"), ("timeout", 52, "u32"),
+                ("ct_ns", 56, "u64")]
 
 
 @_selfcheck
@@ -606,7 +607,7 @@ class MapeFragVal(CStruct):
     """struct mape_frag_val: 32 bytes, align 8."""
     _size_ = 32
     _fields_ = [("peer", 0, "ip6"), ("ns", 16, "u64"), ("addr", 24, "ip4"),
-                ("pad", 28, ("pad", 4))]
+                ("slow", 28, "u32")]
 
 
 @_selfcheck

@@ -412,8 +412,31 @@ class CE:
     def port(self, proto, port):
         return MapePort.unpack(self.map("mape_ports").lookup(bpfsys.port_slot(proto, port)))
 
+    def ct_insert(self, proto, int_addr, int_port, rem_addr, rem_port, established=True):
+        """The kernel's conntrack entry of a LAN-side flow as the kernel has it
+        once its firewall saw the flow established both ways (what lets XDP
+        take the flow over), or (established=False) only its first packet."""
+        name = {checks.IPPROTO_TCP: "tcp", checks.IPPROTO_UDP: "udp"}[proto]
+        cmd = ["conntrack", "-I", "-p", name, "-s", int_addr, "-d", rem_addr,
+               "--sport", str(int_port), "--dport", str(rem_port), "-r", rem_addr,
+               "-q", int_addr, "--reply-port-src", str(rem_port),
+               "--reply-port-dst", str(int_port), "--timeout", "600"]
+        if established:
+            cmd += ["--status", "SEEN_REPLY,ASSURED"]
+            if name == "tcp":
+                cmd += ["--state", "ESTABLISHED"]
+        elif name == "tcp":
+            cmd += ["--state", "SYN_SENT"]
+        sh(*cmd)
+
+    def ct_entries(self):
+        """conntrack -L of the test namespace: one line per entry."""
+        out = sh("conntrack", "-L", check=False).stdout
+        return [line for line in out.splitlines() if line.strip()]
+
     def flush_nat(self):
         """Forget every session: the NAT tables back to empty."""
+        sh("conntrack", "-F", check=False)
         # and the next-hop cache, so that each test sees the FIB as it is now
         for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh"):
             self.map(name).clear()
@@ -473,8 +496,11 @@ class CE:
 
     # ------------------------------------------------------------ helpers
     def open_udp(self, sport=40000, dport=53, host=checks.HOST, remote=checks.REMOTE,
-                 payload=b"q"):
-        """Create a UDP session through mape_tun; returns its external port."""
+                 payload=b"q", fast=True):
+        """Create a UDP session through mape_tun; returns its external port.
+        fast: conntrack has the flow established (XDP takes it)."""
+        if fast:
+            self.ct_insert(checks.IPPROTO_UDP, host, sport, remote, dport)
         v, out = self.run_tun(self.tun_frame(IP(src=host, dst=remote, ttl=63) /
                                              UDP(sport=sport, dport=dport) / payload))
         assert v == bpfsys.TC_ACT_REDIRECT, "mape_tun verdict %d" % v

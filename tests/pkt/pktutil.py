@@ -87,15 +87,21 @@ def new_flags(kind):
     return "S" if kind == "tcp" else "A"
 
 
-def open_session(ce, kind, sport=40000, dport=None, src=HOST, dst=REMOTE, flags="A", src6=BR):
+def open_session(ce, kind, sport=40000, dport=None, src=HOST, dst=REMOTE, flags="A", src6=BR,
+                 fast=True):
     """Create a session through mape_tun; returns the external port / identifier.
     Only a SYN makes a TCP session: for other flags, the session is opened by
     a SYN and the remote's SYN-ACK (mape_wan), so it is established when the
-    packet with `flags` goes out (src6: the SYN-ACK's outer source)."""
+    packet with `flags` goes out (src6: the SYN-ACK's outer source).
+    fast: the kernel's conntrack has the flow established both ways (as it
+    would after its firewall let the first packets through), so the packet
+    marks the session for XDP (ICMP echo needs no conntrack)."""
     if kind == "tcp" and "S" not in flags:
-        ext = open_session(ce, kind, sport, dport, src, dst, "S")
+        ext = open_session(ce, kind, sport, dport, src, dst, "S", fast=False)
         v, _ = ce.run_wan(wan_pkt(ce, kind, ext, sport=dport, src=dst, flags="SA", src6=src6))
         assert v == XDP_REDIRECT, "mape_wan verdict %d for the SYN-ACK" % v
+    if fast and kind != "icmp" and "S" not in flags:
+        ce.ct_insert(PROTO[kind], src, sport, dst, dport or default_rport(kind))
     v, out = ce.run_tun(tun_pkt(ce, kind, sport, dport, src=src, dst=dst, flags=flags))
     assert v == TC_ACT_REDIRECT, "mape_tun verdict %d" % v
     inner = out[IPv6].payload

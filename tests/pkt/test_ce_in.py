@@ -21,9 +21,9 @@ def tick():
     pass so that a refresh is visible as a later last_ns."""
     time.sleep(0.03)
 from checks import verify_checksums
-from pktutil import (BR, HOST, IPV4, OTHER, P_UDP, PROTO, PROTOS, REMOTE,
+from pktutil import (BR, HOST, IPV4, OTHER, P_UDP, PROTO, PROTOS, REMOTE, TC_ACT_REDIRECT,
                      TO_TCP_EST, XDP_DROP, XDP_PASS, XDP_REDIRECT, default_rport,
-                     open_session, rport_of, snapshot, unused_port, wan_pkt)
+                     open_session, rport_of, snapshot, tun_pkt, unused_port, wan_pkt)
 
 
 def sess(ce, kind, sport=40000, rem=REMOTE, rport=None):
@@ -35,6 +35,17 @@ def assert_to_lan(ce, out, ttl, outer=40):
     """A decapsulated packet redirected to the LAN host (fast path)."""
     assert out.type == 0x0800 and IPv6 not in out
     assert out.dst == checks.HOST_MAC and out.src == ce.mac["lan0"]
+    assert len(ce.last.raw) == len(ce.last.data_in) - outer
+    ip = out[IP]
+    assert ip.dst == HOST and ip.ttl == ttl
+    return ip
+
+
+def assert_to_kernel(ce, out, ttl, outer=40):
+    """A decapsulated, translated packet handed to the kernel as if received
+    on the tunnel (its firewall decides; it forwards, TTL untouched here)."""
+    assert out.type == 0x0800 and IPv6 not in out
+    assert out.dst == ce.mac["mape0"] and out.src == ce.mac["tun_peer"]
     assert len(ce.last.raw) == len(ce.last.data_in) - outer
     ip = out[IP]
     assert ip.dst == HOST and ip.ttl == ttl
@@ -75,7 +86,9 @@ def test_wan_reply(ce, kind):
 
 
 def test_wan_tcp_synack_clamped_established(ce):
-    """Inbound SYN-ACK: MSS clamped to 1420 (valid checksum), session established."""
+    """Inbound SYN-ACK: MSS clamped to 1420 (valid checksum), session established;
+    the kernel's conntrack has not seen the flow established yet, so the packet
+    enters the kernel as if received on the tunnel (its firewall decides)."""
     ext = open_session(ce, "tcp", flags="S")
     frame = ce.wan_frame(IP(src=REMOTE, dst=IPV4, ttl=64) /
                          TCP(sport=80, dport=ext, flags="SA", seq=5, ack=1001,
@@ -83,12 +96,12 @@ def test_wan_tcp_synack_clamped_established(ce):
     before = ce.counters()
     v, out = ce.run_wan(frame)
     assert v == XDP_REDIRECT
-    ip = assert_to_lan(ce, out, 63)
+    ip = assert_to_kernel(ce, out, 64)
     assert ip[TCP].dport == 40000 and ip[TCP].flags == "SA"
     assert ip[TCP].options[0] == ("MSS", 1420)
     assert ip[TCP].options[1:] == ce.last.sent[TCP].options[1:]
     verify_checksums(out)
-    assert ce.ctr_delta(before) == {"in_fast": 1, "mss_clamped": 1}
+    assert ce.ctr_delta(before) == {"in_slow": 1, "mss_clamped": 1, "to_kernel_ct": 1}
     s = sess(ce, "tcp")
     assert s.state == bpfsys.MAPE_TCP_EST and s.timeout == TO_TCP_EST
 
@@ -102,7 +115,7 @@ def test_wan_tcp_synack_small_mss(ce):
     assert v == XDP_REDIRECT
     assert out[TCP].options[0] == ("MSS", 1380)
     verify_checksums(out)
-    assert ce.ctr_delta(before) == {"in_fast": 1}
+    assert ce.ctr_delta(before) == {"in_slow": 1, "to_kernel_ct": 1}
 
 
 def test_wan_udp_zero_checksum(ce):
@@ -274,18 +287,24 @@ def test_wan_drop(ce, case):
 
 def test_wan_adf_same_address_other_port_accepted(ce):
     """Address-dependent filtering: the owner talked to REMOTE, so REMOTE from
-    another port is let in and gets an inbound session of its own."""
+    another port is let in: translated to the owner, it enters the kernel as
+    if received on the tunnel, and makes no session (the firewall decides).
+    The host's answer, which the firewall let out, makes one on the same port."""
     ext = open_session(ce, "udp")
     before = ce.counters()
     v, out = ce.run_wan(wan_pkt(ce, "udp", ext, sport=5353))
     assert v == XDP_REDIRECT
-    ip = assert_to_lan(ce, out, 63)
+    ip = assert_to_kernel(ce, out, 64)
     assert ip.src == REMOTE and ip.sport == 5353 and ip.dport == 40000
     verify_checksums(out)
-    assert ce.ctr_delta(before) == {"in_fast": 1, "session_new": 1}
+    assert ce.ctr_delta(before) == {"in_slow": 1, "to_kernel_new": 1}
+    assert sess(ce, "udp", rport=5353) is None and len(ce.sessions()) == 1
+    assert ce.port(P_UDP, ext).sessions == 1
+    # the host answers: the session is made at mape_tun, on the same external port
+    v, out = ce.run_tun(tun_pkt(ce, "udp", 40000, dport=5353))
+    assert v == TC_ACT_REDIRECT and out[IPv6].payload.sport == ext
     s = sess(ce, "udp", rport=5353)
-    assert s is not None and s.flags == bpfsys.MAPE_SESS_INBOUND and s.ext_port == ext
-    assert (s.pkts_in, s.pkts_out) == (1, 0)
+    assert s is not None and s.ext_port == ext
     assert ce.port(P_UDP, ext).sessions == 2 and ce.port(P_UDP, ext).shared == 0
     assert ce.adfs()[(REMOTE, ext, P_UDP)] == 2
 
@@ -294,8 +313,10 @@ def test_wan_adf_same_address_other_port_accepted(ce):
 def test_wan_filtering_endpoint(ce, kind):
     """Unknown remote address to an owned port: drop_filtered under ADF; after
     `mapectl up ... --filtering endpoint` (the session survives the re-run) the
-    same packet is accepted and creates an inbound session; back to ADF after.
-    TCP: an inbound SYN (MSS clamped on the way in, session SYN_SENT)."""
+    same packet is admitted: into the kernel as if received on the tunnel, no
+    session (the firewall decides); the host's answer makes one; back to ADF
+    after. TCP: an inbound SYN (MSS clamped on the way in), the host's
+    SYN-ACK makes an established session opened from outside."""
     syn = kind == "tcp-syn"
     kind = "tcp" if syn else kind
     ext = open_session(ce, kind)
@@ -314,19 +335,23 @@ def test_wan_filtering_endpoint(ce, kind):
         before = ce.counters()
         v, out = ce.run_wan(frame)
         assert v == XDP_REDIRECT
-        ip = assert_to_lan(ce, out, 63)
+        ip = assert_to_kernel(ce, out, 64)
         assert ip.src == OTHER and ip.sport == 4444 and ip.dport == 40000
         verify_checksums(out)
         if syn:
             assert ip[TCP].options[0] == ("MSS", 1420)
-            assert ce.ctr_delta(before) == {"in_fast": 1, "session_new": 1, "mss_clamped": 1}
+            assert ce.ctr_delta(before) == {"in_slow": 1, "to_kernel_new": 1, "mss_clamped": 1}
         else:
-            assert ce.ctr_delta(before) == {"in_fast": 1, "session_new": 1}
+            assert ce.ctr_delta(before) == {"in_slow": 1, "to_kernel_new": 1}
+        assert sess(ce, kind, rem=OTHER, rport=4444) is None
+        v, out = ce.run_tun(tun_pkt(ce, kind, 40000, dport=4444, dst=OTHER,
+                                    flags="SA" if syn else "A"))
+        assert v == TC_ACT_REDIRECT and out[IPv6].payload.sport == ext
         s = sess(ce, kind, rem=OTHER, rport=4444)
-        assert s is not None and s.flags == bpfsys.MAPE_SESS_INBOUND and s.ext_port == ext
-        assert (s.pkts_in, s.pkts_out) == (1, 0)
+        assert s is not None and s.ext_port == ext and (s.pkts_in, s.pkts_out) == (0, 1)
         if syn:
-            assert s.state == bpfsys.MAPE_TCP_SYN_SENT
+            assert s.flags & bpfsys.MAPE_SESS_INBOUND
+            assert s.state == bpfsys.MAPE_TCP_EST
         assert ce.port(PROTO[kind], ext).sessions == 2
         assert ce.adfs()[(OTHER, ext, PROTO[kind])] == 1
         # a third address to a port nobody owns is still refused

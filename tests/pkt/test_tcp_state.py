@@ -56,11 +56,16 @@ def test_inbound_segment_without_syn_makes_no_session(ce, flags, filtering):
         assert ce.ctr_delta(before) == {"drop_no_session": 1}
         assert len(ce.sessions()) == 1
         assert ce.port(P_TCP, ext).sessions == 1
-        # a SYN from there does open one, transitory until the host answers
+        # a SYN from there goes to the kernel, whose firewall decides, and
+        # still makes no session; the host's SYN-ACK does (established)
         before = ce.counters()
         assert inn(ce, ext, "S", sport=4444, src=src) == XDP_REDIRECT
-        assert ce.ctr_delta(before)["session_new"] == 1
-        assert state(ce, rem=src, rport=4444) == (SYN_SENT, TO_TCP_TRANS)
+        assert ce.ctr_delta(before) == {"in_slow": 1, "to_kernel_new": 1}
+        assert state(ce, rem=src, rport=4444) is None
+        v, _ = ce.run_tun(ce.tun_frame(IP(src=HOST, dst=src, ttl=63) /
+                                       TCP(sport=40000, dport=4444, flags="SA")))
+        assert v == TC_ACT_REDIRECT
+        assert state(ce, rem=src, rport=4444) == (EST, TO_TCP_EST)
     finally:
         if filtering == "endpoint":
             ce.reup()
@@ -134,18 +139,21 @@ def test_syn_after_close_opens_anew(ce):
 
 
 def test_inbound_syn_session_established_by_handshake(ce):
-    """A LAN server's session opened by an inbound SYN (endpoint filtering)
-    becomes established by the server's SYN-ACK (RFC 6146 s3.5.2); the
-    remote's ACK alone would not have done it."""
+    """A connection to a LAN server (endpoint filtering): the SYN from outside
+    makes no session; the server's SYN-ACK (which the firewall let out) makes
+    it, established (both SYNs seen, RFC 6146 s3.5.2) and marked as opened
+    from outside; the remote's ACK keeps it so."""
     ext = open_session(ce, "tcp")
     ce.reup(["--filtering", "endpoint"])
     try:
         assert inn(ce, ext, "S", sport=5555, src=OTHER) == XDP_REDIRECT
-        assert state(ce, rem=OTHER, rport=5555) == (SYN_SENT, TO_TCP_TRANS)
+        assert state(ce, rem=OTHER, rport=5555) is None
         v, _ = ce.run_tun(ce.tun_frame(IP(src=HOST, dst=OTHER, ttl=63) /
                                        TCP(sport=40000, dport=5555, flags="SA")))
         assert v == TC_ACT_REDIRECT
         assert state(ce, rem=OTHER, rport=5555) == (EST, TO_TCP_EST)
+        s = ce.session(P_TCP, HOST, 40000, OTHER, 5555)
+        assert s.flags & bpfsys.MAPE_SESS_INBOUND and s.ext_port == ext
         assert inn(ce, ext, "A", sport=5555, src=OTHER) == XDP_REDIRECT
         assert state(ce, rem=OTHER, rport=5555) == (EST, TO_TCP_EST)
     finally:

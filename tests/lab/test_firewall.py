@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: MIT
+"""The firewall decides (docs/design.md "The firewall decides"), in the lab:
+CE1 gets a typical stateful router ruleset, and what it allows works while
+what it does not allow is dropped, even where the NAPT's filtering would
+have let a packet in; flows it allowed run in XDP once conntrack saw them
+established, and still close cleanly through it.
+
+The ruleset (table inet labfw, removed after each test):
+  forward: policy drop; ct state invalid drop; ct state established,related
+  accept; LAN -> mape0 accept; one explicit inbound accept (UDP to h1:ALLOWED).
+"""
+import json
+import os
+import time
+
+import pytest
+
+from test_lab import out, wait_line
+
+ALLOWED = 40555     # h1's UDP port the ruleset opens to the outside
+CLOSED = 40556      # another one it does not
+
+RULESET = """
+table inet labfw {
+    chain forward {
+        type filter hook forward priority 0; policy drop;
+        ct state invalid counter drop
+        ct state established,related accept
+        iifname { "lan1", "lan2" } oifname "mape0" accept
+        iifname "mape0" ip daddr %(h1)s udp dport %(allowed)d accept
+    }
+}
+"""
+
+
+@pytest.fixture
+def fw(lab):
+    path = os.path.join(lab.RUN, "test-labfw.nft")
+    with open(path, "w") as f:
+        f.write(RULESET % {"h1": lab.H1, "allowed": ALLOWED})
+    lab.run("ce1", "nft", "delete", "table", "inet", "labfw")
+    r = lab.run("ce1", "nft", "-f", path)
+    assert r.returncode == 0, f"nft -f the lab ruleset in ce1:\n{out(r)}"
+    try:
+        yield lab
+    finally:
+        lab.run("ce1", "nft", "delete", "table", "inet", "labfw")
+
+
+def invalid_drops(lab):
+    r = lab.run("ce1", "nft", "-j", "list", "chain", "inet", "labfw", "forward")
+    assert r.returncode == 0, out(r)
+    for item in json.loads(r.stdout)["nftables"]:
+        rule = item.get("rule")
+        if rule and any("drop" in e for e in rule["expr"]):
+            for e in rule["expr"]:
+                if "counter" in e:
+                    return e["counter"]["packets"]
+    raise AssertionError("no invalid-drop counter in the ruleset")
+
+
+def stat(lab, name):
+    c = lab.stats("ce1")["counters"].get(name, {"packets": 0})
+    return c["packets"]
+
+
+def test_outbound_tcp_closes_cleanly_and_runs_in_xdp(fw):
+    """A 1 MiB download from h1: works, the bulk of it in XDP (in_fast), and
+    its FINs pass conntrack as valid: the entry ends in TIME_WAIT (or is
+    gone), nothing was dropped as invalid."""
+    lab = fw
+    inv0, fast0 = invalid_drops(lab), stat(lab, "in_fast")
+    r = lab.run("h1", "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{size_download}",
+                f"http://{lab.WEB}/1M.bin", timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "1048576", \
+        f"curl of 1 MiB through the ruleset:\n{out(r)}\n{lab.diag()}"
+    fast = stat(lab, "in_fast") - fast0
+    assert fast > 500, f"only {fast} inbound packets in XDP for a 1 MiB download\n{lab.diag()}"
+    time.sleep(0.5)
+    r = lab.run("ce1", "conntrack", "-L", "-p", "tcp", "--dport", lab.HTTP_PORT,
+                "--orig-src", lab.H1)
+    states = [line.split()[3] for line in r.stdout.splitlines() if line.startswith("tcp")]
+    assert all(s in ("TIME_WAIT", "CLOSE") for s in states), \
+        f"the connection did not close cleanly in conntrack: {r.stdout}"
+    assert invalid_drops(lab) == inv0, "the ruleset dropped packets as ct state invalid"
+
+
+def test_udp_and_ping_work(fw):
+    lab = fw
+    names = dict(kv.split("=") for kv in lab.DNS_NAMES.split())
+    name, addr = next(iter(names.items()))
+    r = lab.py("h1", "dnsq.py", name, "--server", lab.WEB, "--timeout", "3", timeout=15)
+    assert r.returncode == 0 and f"{name} A {addr}" in r.stdout, \
+        f"DNS over UDP through the ruleset:\n{out(r)}\n{lab.diag()}"
+    r = lab.run("h1", "ping", "-c", "2", "-i", "0.3", "-W", "2", lab.WEB, timeout=20)
+    assert r.returncode == 0, f"ping through the ruleset:\n{out(r)}\n{lab.diag()}"
+
+
+def serve_h1(lab, port):
+    """A UDP echo on h1:port that learned its mapped address from WEB's echo
+    (which opens CE1's address-dependent filter for WEB); (process, mapped)."""
+    ready = os.path.join(lab.RUN, f"test-fw-{port}.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    srv = lab.popen_py("h1", "udp_echo.py", "serve", f"0.0.0.0:{port}", "--lifetime", "30",
+                       "--announce", f"{lab.WEB}:{lab.ECHO_PORT}", "--ready", ready)
+    mapped = wait_line(ready, "mapped ", 8)
+    if not mapped:
+        srv.kill()
+        srv.wait(5)
+    assert mapped, f"h1:{port} did not learn its mapped address\n{lab.diag()}"
+    return srv, mapped
+
+
+@pytest.mark.parametrize("port,allowed", [(CLOSED, False), (ALLOWED, True)],
+                         ids=["not-accepted", "accepted"])
+def test_inbound_from_a_new_remote_port(fw, port, allowed):
+    """WEB, which h1 has talked to, sends from another port to h1's mapped
+    address: the NAPT's address-dependent filtering admits it, so it reaches
+    the kernel, and the ruleset decides: dropped, unless explicitly accepted."""
+    lab = fw
+    srv, mapped = serve_h1(lab, port)
+    try:
+        new0 = stat(lab, "to_kernel_new")
+        r = lab.py("inet", "udp_echo.py", "ask", mapped, "--bind", f"{lab.WEB}:5353",
+                   "--count", "2", "--timeout", "2", timeout=15)
+        if allowed:
+            assert r.returncode == 0, \
+                f"the accepted inbound flow to {mapped} failed:\n{out(r)}\n{lab.diag()}"
+        else:
+            assert r.returncode != 0, \
+                f"an inbound flow the ruleset does not accept got through to h1:\n{out(r)}"
+        assert stat(lab, "to_kernel_new") > new0, \
+            f"the packets from {lab.WEB}:5353 did not reach CE1's kernel\n{lab.diag()}"
+    finally:
+        srv.kill()
+        srv.wait(5)
