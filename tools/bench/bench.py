@@ -106,14 +106,27 @@ def ce_up(extra=()):
         "--br", BR6, "--pin-dir", PIN, "--max-sessions", str(1 << 20)] + list(extra), "ce")
 
 
+def ct_established(proto, sport, dport, src=HOST4, dst=REMOTE4):
+    """The conntrack entry of a flow as the kernel has it once its firewall let
+    the flow through both ways: what lets XDP carry it (design.md, "The
+    firewall decides"). The benchmarks measure the paths, not the firewall."""
+    cmd = ["conntrack", "-I", "-p", proto, "-s", src, "-d", dst, "--sport", str(sport),
+           "--dport", str(dport), "-r", dst, "-q", src, "--reply-port-src", str(dport),
+           "--reply-port-dst", str(sport), "--timeout", "3600",
+           "--status", "SEEN_REPLY,ASSURED"] + (["--state", "ESTABLISHED"] if proto == "tcp" else [])
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
 def create_flow_sessions(flows):
     """The generator's flows (UDP 192.168.1.10:10000+i -> 198.51.100.7:9) get
-    their sessions from the TC slow path program, one test run each, so that
-    every flow of the measurement takes the fast path."""
+    their sessions from the TC slow path program, one test run each, after
+    their conntrack entries, so that every flow of the measurement takes the
+    fast path."""
     tun = bpfsys.Prog(os.path.join(PIN, "mape_tun"))
     tun_if = socket.if_nametoindex("mape0")
     eth = Ether(src=mac("gen", "g0"), dst=mac("ce", "lan0"))
     for i in range(flows):
+        ct_established("udp", 10000 + i, 9)
         pkt = raw(eth / IP(src=HOST4, dst=REMOTE4) / UDP(sport=10000 + i, dport=9, chksum=0) /
                   (b"\0" * 18))
         bpfsys.prog_test_run(tun.fd, pkt, bpfsys.skb_ctx(ifindex=tun_if))
@@ -217,16 +230,29 @@ def prog_cost(runs, repeat):
           "icmp": ICMP(type=8, id=40003) / (b"x" * 18)}
     cases = {}
     # the sessions the established cases use, created by the TC slow path
+    # (TCP: by its SYN, established by the SYN-ACK), after conntrack has them
     ext = {}
+    weth = Ether(src=mac("sink", "s0"), dst=mac("ce", "wan0"))
     for name, seg in l4.items():
         pkt = raw(eth / IP(src=HOST4, dst=REMOTE4, ttl=64) / seg)
+        if name != "icmp":
+            ct_established(name, seg.sport, seg.dport)
+        if name == "tcp":
+            syn = raw(eth / IP(src=HOST4, dst=REMOTE4, ttl=64) /
+                      TCP(sport=seg.sport, dport=seg.dport, flags="S"))
+            out = bpfsys.prog_test_run(progs["mape_tun"].fd, syn,
+                                       bpfsys.skb_ctx(ifindex=tun_if))[1]
+            port = Ether(out)[IPv6].payload.sport
+            synack = raw(weth / IPv6(src=BR6, dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
+                         TCP(sport=seg.dport, dport=port, flags="SA"))
+            bpfsys.prog_test_run(progs["mape_wan"].fd, synack,
+                                 bpfsys.xdp_md(len(synack), wan_if))
         rc, _ = timed_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if), 1)
         out = bpfsys.prog_test_run(progs["mape_tun"].fd, pkt, bpfsys.skb_ctx(ifindex=tun_if))[1]
         inner = Ether(out)[IPv6].payload
         ext[name] = inner[ICMP].id if name == "icmp" else inner.sport
         cases["lan_est_" + name] = (progs["mape_lan"], pkt, bpfsys.xdp_md(len(pkt), lan_if),
                                     bpfsys.XDP_REDIRECT)
-    weth = Ether(src=mac("sink", "s0"), dst=mac("ce", "wan0"))
     reply = raw(weth / IPv6(src=BR6, dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
                 UDP(sport=53, dport=ext["udp"]) / (b"y" * 18))
     spoof = raw(weth / IPv6(src="2001:db8:ffff::99", dst=CE6, nh=4) / IP(src=REMOTE4, dst=CE4) /
