@@ -273,15 +273,21 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
  * without a resolved IPv6 next hop the encapsulated packet is handed to the
  * kernel's IPv6 forwarding.
  */
-/* Hairpin delivery of a translated packet to the LAN host int_addr. */
-static __noinline int lan_hairpin_out(struct xdp_md *ctx, const struct mape_config *cfg,
-				      struct pkt4 *p, __be32 int_addr, __u32 *v)
+/* Hairpin delivery of a translated packet to the LAN host int_addr; slow:
+ * through the kernel (its firewall decides a new flow). */
+static __noinline int lan_hairpin_out(struct xdp_md *ctx, struct pkt4 *p, __be32 int_addr,
+				      int slow, __u32 *v)
 {
+	struct mape_config *cfg = get_cfg();
 	struct bpf_fib_lookup f;
-	int rc = fib4(ctx, &f, cfg->ipv4, int_addr, ctx->ingress_ifindex, 0);
+	int rc;
 
+	*v = MAPE_CTR_DROP_ENCAP;
+	if (!cfg)
+		return XDP_DROP;
+	rc = slow ? 0 : fib4(ctx, &f, cfg->ipv4, int_addr, ctx->ingress_ifindex, 0);
 	*v = MAPE_CTR_HAIRPIN;
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1) {
+	if (slow || rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1) {
 		/* The kernel forwards it to the host: it enters as if received on
 		 * the tunnel (from our own IPv4: accept_local is set there). */
 		if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
@@ -331,7 +337,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	struct mape_out_key k;	/* our session, then the hairpin target's */
 	struct mape_session *s;
 	__be16 ext;
-	int rc;
+	int rc, slow;
 
 	out_key_pkt(&k, p);
 	s = bpf_map_lookup_elem(&mape_out, &k);
@@ -350,10 +356,14 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	sess_out_touch(cfg, s, p);
 	*v = MAPE_CTR_DROP_ENCAP;
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
+		/* a new flow to the port's owner enters the kernel, whose firewall
+		 * decides, and makes no session there: the owner's answer does */
 		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
-		if (rc == WAN_CREATE)
-			rc = nat_create(cfg, &k, p->dport, sess_state0(p->proto, 0),
-					MAPE_SESS_INBOUND);
+		slow = rc == WAN_CREATE;
+		if (slow) {
+			count(MAPE_CTR_EV_TO_KERNEL_NEW, 0);
+			rc = 0;
+		}
 		if (rc) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
 			return XDP_DROP;
@@ -361,7 +371,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
 		    xlate_plain(ctx, CTX_XDP, p, 1, cfg->ipv4, k.int_addr, p->dport, k.int_port))
 			return XDP_DROP;
-		return lan_hairpin_out(ctx, cfg, p, k.int_addr, v);
+		return lan_hairpin_out(ctx, p, k.int_addr, slow, v);
 	}
 	/* What a router does on the way, since no kernel sees these packets:
 	 * TTL, path MTU (RFC 1191: no black hole), MSS. */

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from test_lab import out, wait_line
+from test_lab import calc, out, wait_line
 
 ALLOWED = 40555     # h1's UDP port the ruleset opens to the outside
 CLOSED = 40556      # another one it does not
@@ -96,14 +96,16 @@ def test_udp_and_ping_work(fw):
     assert r.returncode == 0, f"ping through the ruleset:\n{out(r)}\n{lab.diag()}"
 
 
-def serve_h1(lab, port):
+def serve_h1(lab, port, punch=None):
     """A UDP echo on h1:port that learned its mapped address from WEB's echo
-    (which opens CE1's address-dependent filter for WEB); (process, mapped)."""
+    (which opens CE1's address-dependent filter for WEB; punch: for that
+    ADDR:PORT too); (process, mapped)."""
     ready = os.path.join(lab.RUN, f"test-fw-{port}.ready")
     if os.path.exists(ready):
         os.unlink(ready)
     srv = lab.popen_py("h1", "udp_echo.py", "serve", f"0.0.0.0:{port}", "--lifetime", "30",
-                       "--announce", f"{lab.WEB}:{lab.ECHO_PORT}", "--ready", ready)
+                       "--announce", f"{lab.WEB}:{lab.ECHO_PORT}", "--ready", ready,
+                       *(["--punch", punch] if punch else []))
     mapped = wait_line(ready, "mapped ", 8)
     if not mapped:
         srv.kill()
@@ -132,6 +134,31 @@ def test_inbound_from_a_new_remote_port(fw, port, allowed):
                 f"an inbound flow the ruleset does not accept got through to h1:\n{out(r)}"
         assert stat(lab, "to_kernel_new") > new0, \
             f"the packets from {lab.WEB}:5353 did not reach CE1's kernel\n{lab.diag()}"
+    finally:
+        srv.kill()
+        srv.wait(5)
+
+
+@pytest.mark.parametrize("port,allowed", [(CLOSED, False), (ALLOWED, True)],
+                         ids=["not-accepted", "accepted"])
+def test_hairpin_decided_by_the_ruleset(fw, port, allowed):
+    """h2 reaches h1 through CE1's own IPv4 and h1's mapped port (hairpin,
+    RFC 4787 REQ-9). h1 has sent to our own IPv4 (its punch), so the
+    address-dependent filtering admits it; as a new flow to a LAN host it
+    enters the kernel and the ruleset decides, as for one from outside."""
+    lab = fw
+    c1 = calc(lab, lab.CE1_PREFIX)
+    srv, mapped = serve_h1(lab, port, punch=f"{c1['ipv4']}:{c1['port_ranges'][0][0]}")
+    try:
+        time.sleep(0.3)     # the punch has crossed
+        r = lab.py("h2", "udp_echo.py", "ask", mapped, "--count", "2", "--timeout", "2",
+                   timeout=15)
+        if allowed:
+            assert r.returncode == 0, \
+                f"the accepted hairpin flow h2 -> {mapped} failed:\n{out(r)}\n{lab.diag()}"
+        else:
+            assert r.returncode != 0, \
+                f"a hairpin flow the ruleset does not accept got through to h1:\n{out(r)}"
     finally:
         srv.kill()
         srv.wait(5)

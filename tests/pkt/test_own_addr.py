@@ -22,30 +22,32 @@ def udp_from(ce, src, sport, dst, dport, payload=b"hp"):
 
 def test_hairpin_both_ways(ce):
     """HOST owns external port E (a session to REMOTE). With endpoint-independent
-    filtering, HOST2 reaches it at IPV4:E: translated to IPV4:E2 -> HOST:40000,
-    TTL - 1, redirected to HOST's MAC; HOST's answer to IPV4:E2 goes back to
+    filtering, HOST2 reaches it at IPV4:E: HOST2's session is made and the
+    packet translated to IPV4:E2 -> HOST:40000 (RFC 4787 REQ-9: the external
+    source), but as a new flow to a LAN host it enters the kernel as if
+    received on the tunnel, whose firewall decides, and makes no session
+    for HOST. HOST's answer to IPV4:E2 makes HOST's session and goes back to
     HOST2 (no neighbour for HOST2 in the fixture: handed to the kernel,
     already translated, through the tunnel's peer: on the LAN interface the
-    kernel would drop a packet from our own IPv4 as a martian)."""
+    kernel would drop a packet from our own IPv4 as a martian). The flow's
+    later packets from HOST2 go straight to HOST."""
     ext = open_session(ce, "udp", sport=40000)
     try:
         ce.reup(["--filtering", "endpoint"])
         before = ce.counters()
         v, out = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext))
         assert v == XDP_REDIRECT, bpfsys.XDP_NAMES.get(v, v)
-        assert out.dst == checks.HOST_MAC
+        assert out.dst == ce.mac["mape0"] and out.src == ce.mac["tun_peer"]
         ip = out[IP]
-        assert (ip.src, ip.dst, ip.dport, ip.ttl) == (IPV4, HOST, 40000, 63)
+        assert (ip.src, ip.dst, ip.dport, ip.ttl) == (IPV4, HOST, 40000, 64)
         ext2 = ip.sport
         assert checks.in_port_set(ext2) and ext2 != ext
         assert raw(ip[UDP].payload) == b"hp"
         verify_checksums(out)
-        assert ce.ctr_delta(before) == {"hairpin": 1, "session_new": 2}
-        # HOST2's session and the one made for HOST towards IPV4:E2
+        assert ce.ctr_delta(before) == {"hairpin": 1, "session_new": 1, "to_kernel_new": 1}
         s2 = ce.session(P_UDP, HOST2, 41000, IPV4, ext)
-        s1 = ce.session(P_UDP, HOST, 40000, IPV4, ext2)
         assert s2 is not None and s2.ext_port == ext2
-        assert s1 is not None and s1.ext_port == ext and s1.flags & 1   # inbound-made
+        assert ce.session(P_UDP, HOST, 40000, IPV4, ext2) is None
 
         before = ce.counters()
         v, out = ce.run_lan(udp_from(ce, HOST, 40000, IPV4, ext2, b"back"))
@@ -53,6 +55,16 @@ def test_hairpin_both_ways(ce):
         assert out.dst == ce.mac["mape0"] and out.src == ce.mac["tun_peer"]
         ip = out[IP]
         assert (ip.src, ip.sport, ip.dst, ip.dport) == (IPV4, ext, HOST2, 41000)
+        verify_checksums(out)
+        assert ce.ctr_delta(before) == {"hairpin": 1, "session_new": 1}
+        s1 = ce.session(P_UDP, HOST, 40000, IPV4, ext2)
+        assert s1 is not None and s1.ext_port == ext
+
+        before = ce.counters()
+        v, out = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext, b"again"))
+        assert v == XDP_REDIRECT and out.dst == checks.HOST_MAC
+        ip = out[IP]
+        assert (ip.src, ip.sport, ip.dst, ip.dport, ip.ttl) == (IPV4, ext2, HOST, 40000, 63)
         verify_checksums(out)
         assert ce.ctr_delta(before) == {"hairpin": 1}
     finally:
