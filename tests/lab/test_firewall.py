@@ -96,6 +96,15 @@ def test_udp_and_ping_work(fw):
     assert r.returncode == 0, f"ping through the ruleset:\n{out(r)}\n{lab.diag()}"
 
 
+def decided(lab, r, allowed, what):
+    """The echo exchange r went through if and only if the ruleset accepts it."""
+    if allowed:
+        assert r.returncode == 0, f"the accepted {what} failed:\n{out(r)}\n{lab.diag()}"
+    else:
+        assert r.returncode != 0, \
+            f"the {what}, which the ruleset does not accept, got through:\n{out(r)}"
+
+
 def serve_h1(lab, port, punch=None):
     """A UDP echo on h1:port that learned its mapped address from WEB's echo
     (which opens CE1's address-dependent filter for WEB; punch: for that
@@ -126,12 +135,7 @@ def test_inbound_from_a_new_remote_port(fw, port, allowed):
         new0 = stat(lab, "to_kernel_new")
         r = lab.py("inet", "udp_echo.py", "ask", mapped, "--bind", f"{lab.WEB}:5353",
                    "--count", "2", "--timeout", "2", timeout=15)
-        if allowed:
-            assert r.returncode == 0, \
-                f"the accepted inbound flow to {mapped} failed:\n{out(r)}\n{lab.diag()}"
-        else:
-            assert r.returncode != 0, \
-                f"an inbound flow the ruleset does not accept got through to h1:\n{out(r)}"
+        decided(lab, r, allowed, f"inbound flow {lab.WEB}:5353 -> {mapped}")
         assert stat(lab, "to_kernel_new") > new0, \
             f"the packets from {lab.WEB}:5353 did not reach CE1's kernel\n{lab.diag()}"
     finally:
@@ -153,12 +157,7 @@ def test_hairpin_decided_by_the_ruleset(fw, port, allowed):
         time.sleep(0.3)     # the punch has crossed
         r = lab.py("h2", "udp_echo.py", "ask", mapped, "--count", "2", "--timeout", "2",
                    timeout=15)
-        if allowed:
-            assert r.returncode == 0, \
-                f"the accepted hairpin flow h2 -> {mapped} failed:\n{out(r)}\n{lab.diag()}"
-        else:
-            assert r.returncode != 0, \
-                f"a hairpin flow the ruleset does not accept got through to h1:\n{out(r)}"
+        decided(lab, r, allowed, f"hairpin flow h2 -> {mapped}")
     finally:
         srv.kill()
         srv.wait(5)
