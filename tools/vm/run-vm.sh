@@ -40,7 +40,7 @@ tcg) accel_args=(-accel tcg,thread=multi -cpu max) ;;
 kvm) accel_args=(-accel kvm -cpu host) ;;
 *) die "VM_ACCEL must be tcg or kvm, not $accel" ;;
 esac
-for t in "$qemu" busybox dpkg-deb depmod cpio gzip timeout; do
+for t in "$qemu" busybox dpkg-deb depmod cpio gzip timeout flock; do
 	command -v "$t" >/dev/null || die "$t not found: run tools/install-deps.sh"
 done
 # The guest runs the host's binaries: it needs a static busybox for the
@@ -54,8 +54,8 @@ apt_updated=0
 apt_update() {
 	[ "$apt_updated" = 1 ] && return 0
 	apt_updated=1
-	say "apt-get update"
-	apt-get update -qq >&2 || say "apt-get update failed"
+	say "apt-get update" >&2
+	apt-get update -qq >&2 || say "apt-get update failed" >&2
 }
 
 # The newest linux-image-6.1.0-N-amd64-unsigned apt knows (the generic
@@ -110,6 +110,9 @@ kernel_deb() {
 	echo "$f"
 }
 
+# One run at a time downloads and unpacks; the others wait for it.
+exec 9>"$cache/.lock"
+flock 9
 deb=$(kernel_deb)
 pkg=$(dpkg-deb -f "$deb" Package)
 pkgver=$(dpkg-deb -f "$deb" Version)
@@ -130,6 +133,7 @@ kver=$(ls "$kdir/lib/modules" | head -n 1)
 kmods="$kdir/lib/modules/$kver"
 vmlinuz="$kdir/boot/vmlinuz-$kver"
 [ -f "$vmlinuz" ] || die "no boot/vmlinuz-$kver in $deb"
+exec 9>&-
 
 res=$(mktemp -d "${TMPDIR:-/tmp}/mape-vm.XXXXXX")
 cleanup() {
