@@ -4,7 +4,7 @@
 #   tools/vm/run-vm.sh BUILD_DIR [TIER...]      (default tiers: $VM_TIERS or "pkt lab")
 # The guest sees the host's / read-only over 9p under a tmpfs overlay, so it
 # runs this very checkout and build dir; nothing it writes reaches the host
-# but its exit code (and console log) in a small second share.
+# but its exit code, in a small second share.
 # Environment:
 #   KPKG        kernel: a Debian package name or a path to a .deb
 #               (default: the newest linux-image-6.1.0-N-amd64-unsigned apt knows)
@@ -13,6 +13,8 @@
 #   VM_CACHE    downloaded and unpacked kernels (default ~/.cache/mape-vm)
 #   VM_ACCEL    tcg (default) or kvm
 #   VM_MEM, VM_SMP   guest MiB and vCPUs (default 4096, 2)
+#   VM_CMD      a bash command to run in the repo instead of the tiers (diagnosis)
+#   VM_KEEP     1: keep the temporary dir (initramfs, params.sh, rc)
 #   PYTEST_ADDOPTS, MAPECTL_DEBUG, MAPE_PKT_LOADER, LAB_XDP_MODES, LAB_BR, CI
 #               and the variables VM_ENV names: passed to the guest
 set -euo pipefail
@@ -189,7 +191,7 @@ rm -rf "$stage"
 # What the guest needs to know, read by /init and guest.sh.
 {
 	printf '%s=%q\n' REPO "$repo" BUILD "$build" TIERS "$tiers" KVER "$kver" KMODDIR "$kmods"
-	for v in PYTEST_ADDOPTS MAPECTL_DEBUG MAPE_PKT_LOADER LAB_XDP_MODES LAB_BR CI ${VM_ENV:-}; do
+	for v in VM_CMD PYTEST_ADDOPTS MAPECTL_DEBUG MAPE_PKT_LOADER LAB_XDP_MODES LAB_BR CI ${VM_ENV:-}; do
 		[ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"
 	done
 } >"$res/params.sh"
