@@ -36,7 +36,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab install demo bench
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm install demo bench
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -107,6 +107,12 @@ test-pkt: all
 
 test-lab: all
 	$(Q)tests/run.sh $(BUILD) lab
+
+# The pkt and lab tiers inside Debian 12's own kernel under qemu
+# (docs/testing.md): KPKG, VM_TIERS, VM_TIMEOUT, VM_CACHE, VM_ACCEL.
+VM_TIERS ?= pkt lab
+test-vm: all $(BUILD)/unit-tests
+	$(Q)KPKG='$(KPKG)' VM_TIERS='$(VM_TIERS)' tools/vm/run-vm.sh $(abspath $(BUILD))
 
 # The main job on the built-in default: the namespace lab, a short
 # narrated scenario, then everything torn down (also on Ctrl-C or failure).

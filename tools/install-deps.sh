@@ -6,8 +6,11 @@ set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev pkg-config python3-pyelftools
       python3 python3-scapy python3-pytest iproute2 nftables tshark iperf3 dnsmasq-base gnuplot-nox
       curl traceroute iputils-ping procps ethtool netcat-openbsd conntrack"
+# make test-vm: qemu, the initramfs (static busybox, cpio), modules.dep and
+# modprobe for the guest's Debian kernel (kmod), its package (apt, dpkg).
+VM_PKGS="qemu-system-x86 busybox-static cpio kmod"
 missing=""
-for p in $PKGS; do
+for p in $PKGS $VM_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing="$missing $p"
 done
