@@ -164,12 +164,19 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 	if (rc <= 0) {
 		if (rc == 0)
 			return XDP_PASS;
-		*v = rc == OUTER_TRUNCATED ? MAPE_BR_DROP_TRUNCATED : MAPE_BR_DROP_EXT_HDR;
+		*v = rc == OUTER_TRUNCATED ? MAPE_BR_DROP_TRUNCATED :
+		     rc == OUTER_BAD_HDR   ? MAPE_BR_DROP_BAD_HDR :
+					     MAPE_BR_DROP_EXT_HDR;
 		return XDP_DROP;
 	}
-	rc = parse_ipv4(ctx, CTX_XDP, rc & 0xff, xdp_len(ctx), &p);
+	/* the inner packet lies within the outer payload; nothing after it travels on */
+	rc = parse_ipv4(ctx, CTX_XDP, OUTER_L3(rc), OUTER_END(rc), &p);
 	if (rc < 0) {
 		*v = br_reason(-rc);
+		return XDP_DROP;
+	}
+	if (xdp_trim(ctx, p.l3, p.tot_len)) {
+		*v = MAPE_BR_DROP_ENCAP;
 		return XDP_DROP;
 	}
 	/* s8.1: the sender must be the CE of the inner source address and port */

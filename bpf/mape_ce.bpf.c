@@ -126,6 +126,16 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	return bpf_redirect(nh->ifindex, 0);
 }
 
+/* Parse a LAN frame's IPv4 packet and cut the Ethernet padding of a
+ * minimum-size frame off (not the packet's). A subprogram: the parse's
+ * registers stay off mape_lan's frame. */
+static __noinline int lan_parse(struct xdp_md *ctx, struct pkt4 *p)
+{
+	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, ctx_len(ctx, CTX_XDP), p))
+		return -1;
+	return xdp_trim(ctx, ETH_HLEN, p->tot_len) ? -1 : 0;
+}
+
 static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 {
 	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
@@ -139,7 +149,7 @@ static __always_inline int lan_fast(struct xdp_md *ctx, __u32 *v)
 	cfg = get_cfg();
 	if (!cfg)
 		return XDP_PASS;
-	if (parse_ipv4(ctx, CTX_XDP, ETH_HLEN, xdp_len(ctx), &p))
+	if (lan_parse(ctx, &p))
 		return XDP_PASS;	/* the kernel judges malformed packets */
 	/* Our own IPv4: the kernel would deliver it locally, but its ports
 	 * belong to our LAN hosts (hairpin) or to CEs sharing the address. */
@@ -286,6 +296,13 @@ static __noinline int lan_hairpin_out(struct xdp_md *ctx, struct pkt4 *p, __be32
 	if (!cfg)
 		return XDP_DROP;
 	rc = slow ? 0 : fib4(ctx, &f, cfg->ipv4, int_addr, ctx->ingress_ifindex, 0);
+	if (!slow && (rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    f.ifindex == cfg->tun_ifindex) {
+		/* the "LAN host" is routed into the tunnel (a session made from
+		 * a spoofed source): an IPv4 packet must not enter it unencapsulated */
+		*v = MAPE_CTR_DROP_MARTIAN;
+		return XDP_DROP;
+	}
 	*v = MAPE_CTR_HAIRPIN;
 	if (slow || rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1) {
 		/* The kernel forwards it to the host: it enters as if received on
@@ -419,18 +436,29 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	if (rc <= 0) {
 		if (rc == 0)
 			return XDP_PASS;
-		*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED : MAPE_CTR_DROP_EXT_HDR;
+		*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED :
+		     rc == OUTER_BAD_HDR   ? MAPE_CTR_DROP_BAD_HDR :
+					     MAPE_CTR_DROP_EXT_HDR;
 		return XDP_DROP;
 	}
-	l3 = rc & 0xff;
-	rc = parse_ipv4(ctx, CTX_XDP, l3, ctx_len(ctx, CTX_XDP), &p);
+	l3 = OUTER_L3(rc);
+	/* the inner packet lies within the outer payload; nothing after it travels on */
+	rc = parse_ipv4(ctx, CTX_XDP, l3, OUTER_END(rc), &p);
 	if (rc < 0) {
 		*v = -rc;
+		return XDP_DROP;
+	}
+	if (xdp_trim(ctx, p.l3, p.tot_len)) {
+		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}
 	/* RFC 7597 s8.1: our address, a port of our set, a legitimate sender */
 	if (p.daddr != cfg->ipv4) {
 		*v = MAPE_CTR_DROP_NOT_OURS;
+		return XDP_DROP;
+	}
+	if (ip4_martian_src(p.saddr)) {	/* not to be forwarded (RFC 1812 s5.3.7) */
+		*v = MAPE_CTR_DROP_MARTIAN;
 		return XDP_DROP;
 	}
 	if (p.frag == FRAG_LATER) {

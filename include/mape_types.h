@@ -229,6 +229,7 @@ struct mape_nh {
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
 	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \
+	X(DROP_MARTIAN, "drop_martian", "martian address: inbound source, or hairpin target")  \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \

@@ -42,6 +42,18 @@ static __noinline __u32 xdp_len(struct xdp_md *ctx)
 }
 
 /* Set the Ethernet header at the packet start. */
+/*
+ * Cut what follows the IPv4 packet at l3 (tot_len bytes) off an XDP frame:
+ * Ethernet padding of a minimum-size frame, or bytes after a tunnel's
+ * payload, are not part of it and must not travel on.
+ */
+static __always_inline int xdp_trim(struct xdp_md *ctx, __u32 l3, __u32 tot_len)
+{
+	__u32 len = ctx_len(ctx, CTX_XDP), want = l3 + tot_len;
+
+	return len > want ? bpf_xdp_adjust_tail(ctx, (int)want - (int)len) : 0;
+}
+
 static __always_inline int put_eth(void *ctx, const int xdp, const __u8 *dmac, const __u8 *smac,
 				   __u16 proto)
 {

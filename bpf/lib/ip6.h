@@ -38,21 +38,25 @@ static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, con
 /* tunnel_outer() results besides "inner offset" and 0 (not ours) */
 #define OUTER_TRUNCATED -1
 #define OUTER_EXT_HDR -2
+#define OUTER_BAD_HDR -3
 
 /*
- * The outer header of a MAP-E packet on an XDP ingress: IPv6 to `dst` with
- * next header 4, after at most one destination-options header of at most
- * 64 bytes (Linux ip6tnl adds an 8-byte encapsulation-limit option). An
- * IPv6 fragment header is refused: we do not reassemble the outer packet.
- * Returns the inner IPv4 offset, 0 for "not ours", or OUTER_*; copies the
- * outer source to osrc. A subprogram, so packet pointers stay in it.
+ * The outer header of a MAP-E packet on an XDP ingress: IPv6 (version 6)
+ * to `dst` with next header 4, after at most one destination-options
+ * header of at most 64 bytes (Linux ip6tnl adds an 8-byte
+ * encapsulation-limit option). An IPv6 fragment header is refused: we do
+ * not reassemble the outer packet. The payload length must be non-zero and
+ * present in the frame. Returns the inner IPv4 offset in the low byte and
+ * the frame offset where the outer packet ends (OUTER_END) above it, 0 for
+ * "not ours", or OUTER_*; copies the outer source to osrc. A subprogram, so
+ * packet pointers stay in it.
  */
 static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *osrc)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + ETH_HLEN;
-	__u32 l3 = ETH_HLEN + IPV6_HLEN;
+	__u32 l3 = ETH_HLEN + IPV6_HLEN, pend;
 	__u8 *opt, nh;
 
 	if (!PKT_OK(eth, ETH_HLEN, end) || eth->h_proto != bpf_htons(ETH_P_IPV6))
@@ -61,6 +65,11 @@ static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *os
 		return 0;
 	nh = ip6->nexthdr;
 	ip6_cpy(osrc, (__u8 *)&ip6->saddr);
+	if (ip6->version != 6 || !ip6->payload_len)
+		return OUTER_BAD_HDR;
+	pend = ETH_HLEN + IPV6_HLEN + bpf_ntohs(ip6->payload_len);
+	if (data + pend > end)
+		return OUTER_TRUNCATED;
 	if (nh == NEXTHDR_DEST) {
 		opt = data + l3;
 		if (!PKT_OK(opt, 8, end))
@@ -72,7 +81,14 @@ static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *os
 	}
 	if (nh == 44)
 		return OUTER_EXT_HDR;
-	return nh == NEXTHDR_IPIP ? (int)l3 : 0;
+	if (nh != NEXTHDR_IPIP)
+		return 0;
+	if (l3 >= pend)
+		return OUTER_TRUNCATED;
+	return (int)(l3 | pend << 8);
 }
+
+#define OUTER_L3(rc) ((__u32)(rc) & 0xff)	/* the inner IPv4's offset */
+#define OUTER_END(rc) ((__u32)(rc) >> 8)	/* where the outer packet ends */
 
 #endif

@@ -12,6 +12,7 @@
 #define MAPE_BPF_PARSE_H
 
 #include "common.h"
+#include "csum.h"
 
 #define FRAG_NONE 0
 #define FRAG_FIRST 1	/* MF set, offset 0: carries the L4 header */
@@ -53,6 +54,34 @@ static __always_inline int icmp_is_echo(__u8 type)
 	return type == ICMP_ECHO || type == ICMP_ECHOREPLY;
 }
 
+/*
+ * The IPv4 header checksum (RFC 1812 s5.2.2: a router discards a packet
+ * whose header checksum is wrong). XDP only: on the TC path the kernel has
+ * checked it. 16-bit loads, so that no architecture needs unaligned access.
+ */
+static __noinline int ip4_csum_ok(struct xdp_md *ctx, __u32 l3)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u8 *ip = data + (l3 & 0xff);
+	__s64 sum = -1;
+
+	if (!PKT_OK(ip, 20, end))
+		return 0;
+	/* one constant size per header length: the verifier knows each access */
+	switch ((ip[0] & 0xf) * 4) {
+#define IP4_CSUM_CASE(n) \
+	case n: \
+		if (PKT_OK(ip, n, end)) \
+			sum = bpf_csum_diff(NULL, 0, (void *)ip, n, 0); \
+		break;
+	IP4_CSUM_CASE(20) IP4_CSUM_CASE(24) IP4_CSUM_CASE(28) IP4_CSUM_CASE(32)
+	IP4_CSUM_CASE(36) IP4_CSUM_CASE(40) IP4_CSUM_CASE(44) IP4_CSUM_CASE(48)
+	IP4_CSUM_CASE(52) IP4_CSUM_CASE(56) IP4_CSUM_CASE(60)
+#undef IP4_CSUM_CASE
+	}
+	return sum >= 0 && csum_fold32((__u32)sum) == 0xffff;
+}
+
 /* The embedded packet of an ICMP error: IPv4 header + 8 bytes. */
 static __always_inline int parse_embedded(void *ctx, const int xdp, struct pkt4 *p)
 {
@@ -70,7 +99,7 @@ static __always_inline int parse_embedded(void *ctx, const int xdp, struct pkt4 
 		return -MAPE_CTR_DROP_BAD_HDR;
 	p->e4 = p->e3 + ihl;
 	l4 = data + (p->e4 & 0x3ff);
-	if (!PKT_OK(l4, 8, end))
+	if (!PKT_OK(l4, 8, end) || p->e4 + 8 > p->l3 + p->tot_len)
 		return -MAPE_CTR_DROP_TRUNCATED;
 	p->eproto = ip->protocol;
 	p->esaddr = ip->saddr;
@@ -108,6 +137,8 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	p->tot_len = bpf_ntohs(ip->tot_len);
 	if (p->tot_len < ihl)
 		return -MAPE_CTR_DROP_BAD_HDR;
+	if (xdp && !ip4_csum_ok(ctx, l3))
+		return -MAPE_CTR_DROP_BAD_HDR;
 	if (p->l3 + p->tot_len > pkt_len)
 		return -MAPE_CTR_DROP_TRUNCATED;
 	p->l4 = p->l3 + ihl;
@@ -125,6 +156,9 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	if (frag & IP_MF)
 		p->frag = FRAG_FIRST;
 	l4 = data + (p->l4 & 0x1ff);
+	/* the L4 header within the packet, not in what follows it (padding) */
+	if (p->l4 + (p->proto == IPPROTO_TCP ? 20 : 8) > p->l3 + p->tot_len)
+		return -MAPE_CTR_DROP_TRUNCATED;
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if (!PKT_OK(l4, 20, end))
@@ -156,6 +190,18 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 		return -MAPE_CTR_DROP_PROTO;
 	}
 	return -MAPE_CTR_DROP_PROTO;
+}
+
+/*
+ * A source address no host may use, which a router does not forward
+ * (RFC 1812 s5.3.7, as Linux's martian check): 0/8, 127/8, multicast
+ * 224/4, and 240/4 with the limited broadcast 255.255.255.255.
+ */
+static __always_inline int ip4_martian_src(__be32 a)
+{
+	__u8 top = bpf_ntohl(a) >> 24;
+
+	return top == 0 || top == 127 || top >= 224;
 }
 
 /* Key of the first-fragment cache for a packet (dir 0 out, 1 in). */

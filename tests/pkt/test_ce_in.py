@@ -225,8 +225,9 @@ def drop_cases(ce, ext, ext_t):
         "filtered-udp": (wan_pkt(ce, "udp", ext, src=OTHER), "drop_filtered"),
         "filtered-tcp": (wan_pkt(ce, "tcp", ext_t, src=OTHER), "drop_filtered"),
         "truncated-totlen": (eth / ipv6 / g[:-2], "drop_truncated"),
-        "truncated-udp-hdr": (eth / ipv6 / (g[:2] + (24).to_bytes(2, "big") + g[4:24]),
-                              "drop_truncated"),
+        # total length 24: 4 bytes of UDP header (header checksum valid)
+        "truncated-udp-hdr": (eth / ipv6 / (raw(IP(src=REMOTE, dst=IPV4, proto=17, len=24)) +
+                                            g[20:24]), "drop_truncated"),
         "truncated-dstopt": (eth / IPv6(src=BR, dst=checks.CE_ADDR, nh=60) / b"\x04\x00\x04",
                              "drop_truncated"),
         "bad-version": (eth / ipv6 / (bytes([0x55]) + g[1:]), "drop_bad_header"),

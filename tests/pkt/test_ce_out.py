@@ -343,6 +343,8 @@ def test_lan_fast_path_padded_frame(ce):
     assert v == XDP_REDIRECT
     inner = assert_encap(out)
     assert out[IPv6].plen == 29 and inner.len == 29 and inner.sport == ext
+    # the padding does not travel on: the frame ends where the IPv6 payload does
+    assert len(ce.last.raw) == 14 + 40 + 29
     verify_checksums(out)
 
 
