@@ -219,3 +219,25 @@ def test_share_out_too_big_df(ce):
     v, _ = ce.run_lan(frame)
     assert v == XDP_DROP
     assert ce.ctr_delta(before) == {"drop_mtu": 1}
+
+
+def test_hairpin_target_routed_into_the_tunnel(ce):
+    """A session whose "LAN host" is an address routed into the tunnel (a
+    source spoofed on the LAN): a hairpinned packet to it must not be sent
+    into the tunnel unencapsulated (drop_martian)."""
+    spoof = "198.51.100.50"
+    try:
+        ce.reup(["--filtering", "endpoint"])
+        v, out = ce.run_lan(udp_from(ce, spoof, 40000, IPV4, 5000))   # via the shared path
+        assert v == XDP_REDIRECT
+        ext = assert_encap(out).sport
+        v, out = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext))    # new flow: the kernel's
+        assert v == XDP_REDIRECT and out.dst == ce.mac["mape0"]
+        ext2 = out[IP].sport
+        v, _ = ce.run_lan(udp_from(ce, spoof, 40000, IPV4, ext2))     # the "owner" answers
+        before = ce.counters()
+        v, out = ce.run_lan(udp_from(ce, HOST2, 41000, IPV4, ext))
+        assert v == XDP_DROP, "redirected to ifindex %s" % out
+        assert ce.ctr_delta(before) == {"drop_martian": 1}
+    finally:
+        ce.reup()
