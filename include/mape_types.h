@@ -63,7 +63,8 @@ struct mape_config {
 	__u8 pad;
 	struct mape_rule bmr;	/* the basic mapping rule (for status) */
 	__u32 max_sessions;	/* size of the session tables (fixed at first up) */
-	__u32 pad2;
+	__u32 netns_ino;	/* the network namespace `up` ran in (nsfs inode); the
+				 * interface indexes above mean something only there */
 };
 
 /* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */

@@ -321,7 +321,10 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 	ret = mape_pin_resolve(o->pin_dir, dir, 512, err);
 	if (ret)
 		return ret;
-	*have_old = mape_read_cfg(o->pin_dir, old, err) == 0;
+	ret = mape_read_cfg(o->pin_dir, old, err);
+	if (ret == -EXDEV)	/* another namespace's instance: not ours to change */
+		return ret;
+	*have_old = ret == 0;
 	if (*have_old && old->wan_ifindex != (__u32)wan) {
 		char name[IF_NAMESIZE] = "?";
 
@@ -413,6 +416,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	cfg.xdp_skb = o->xdp_skb;
 	cfg.bmr = res->bmr;
 	cfg.max_sessions = o->max_sessions;
+	cfg.netns_ino = mape_netns_ino();
 	ret = mape_if_mac(o->tun, cfg.tun_mac, err);
 	if (!ret)
 		ret = mape_if_mac(peer, cfg.tun_peer_mac, err);
@@ -537,6 +541,7 @@ int cmd_down(int argc, char **argv)
 	};
 	const char *pin_dir = MAPE_PIN_DIR;
 	char err[MAPE_ERRLEN], dir[512], tun[IF_NAMESIZE] = "", wan[IF_NAMESIZE] = "";
+	int ret;
 	struct mape_config cfg;
 	int c;
 
@@ -559,7 +564,10 @@ int cmd_down(int argc, char **argv)
 		return mape_errorf("mapectl down needs root");
 	if (mape_pin_resolve(pin_dir, dir, sizeof(dir), err))
 		return mape_errorf("%s", err);
-	if (mape_read_cfg(pin_dir, &cfg, err)) {
+	ret = mape_read_cfg(pin_dir, &cfg, err);
+	if (ret == -EXDEV)	/* another namespace's instance: not ours to remove */
+		return mape_errorf("%s", err);
+	if (ret) {
 		printf("nothing to do: %s\n", err);
 		return 0;
 	}

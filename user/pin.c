@@ -170,9 +170,23 @@ int mape_read_cfg(const char *dir_arg, struct mape_config *cfg, char *err)
 	} else if (!(cfg->flags & MAPE_CFG_ENABLED)) {
 		ret = -ENOENT;
 		snprintf(err, MAPE_ERRLEN, "not up: %s/mape_cfg holds no configuration", dir_arg);
+	} else if (cfg->netns_ino && cfg->netns_ino != mape_netns_ino()) {
+		/* its interface indexes name other interfaces here: touch nothing */
+		ret = -EXDEV;
+		snprintf(err, MAPE_ERRLEN, "%s belongs to an instance in another network namespace "
+			 "(net:[%u]); run mapectl there (ip netns exec NAME mapectl ...)", dir_arg,
+			 cfg->netns_ino);
 	}
 	close(fd);
 	return ret;
+}
+
+/* The calling thread's network namespace: its nsfs inode (0 if unknown). */
+__u32 mape_netns_ino(void)
+{
+	struct stat st;
+
+	return stat("/proc/thread-self/ns/net", &st) ? 0 : (__u32)st.st_ino;
 }
 
 int mape_read_counters(const char *dir, const char *map, __u32 n, struct mape_ctr *sum, char *err)

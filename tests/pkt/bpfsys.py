@@ -521,7 +521,7 @@ class MapeConfig(CStruct):
         ("to_icmp", 88, "u32"), ("icmp_rate", 92, "u32"), ("generation", 96, "u32"),
         ("lan_ifindex", 100, ("array", "u32", MAPE_MAX_LANS)), ("n_lans", 132, "u8"),
         ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
-        ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("pad2", 184, ("pad", 4)),
+        ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("netns_ino", 184, "u32"),
     ]
 
 
