@@ -193,6 +193,15 @@ def test_wan_error_spoofed_outer(ce):
 # ---------------------------------------------------------------- outbound
 
 
+def delivered(kind, ttl):
+    """What the LAN host received of the session's reply (already translated
+    back by mape_wan), as an error about it quotes it."""
+    if kind == "icmp":
+        return raw(IP(src=REMOTE, dst=HOST, ttl=ttl, id=0x4444) /
+                   ICMP(type=0, id=40000, seq=3) / b"echo-reply")
+    return raw(quoted_pkt(kind, REMOTE, default_rport(kind), HOST, 40000, ttl=ttl))
+
+
 @pytest.mark.parametrize("err", ["port-unreach", "ttl-exceeded", "frag-needed"])
 @pytest.mark.parametrize("kind", ["udp", "tcp", "icmp"])
 def test_tun_error_translated(ce, kind, err):
@@ -200,13 +209,7 @@ def test_tun_error_translated(ce, kind, err):
     translation): outer source our IPv4, quoted destination our IPv4 and the
     external port; encapsulated to the BR. The session is not touched."""
     ext = open_session(ce, kind)
-    rp = default_rport(kind)
-    # what the host received: the reply, already translated back by mape_wan
-    if kind == "icmp":
-        q = raw(IP(src=REMOTE, dst=HOST, ttl=63, id=0x4444) / ICMP(type=0, id=40000, seq=3) /
-                b"echo-reply")
-    else:
-        q = raw(quoted_pkt(kind, REMOTE, rp, HOST, 40000, ttl=63))
+    q = delivered(kind, ttl=63)
     msg = error_msg(HOST, REMOTE, err, q, ttl=63)
     snap = snapshot(ce)
     before = ce.counters()
@@ -238,12 +241,7 @@ def test_tun_error_from_the_router_itself(ce, kind, err):
     the LAN host (TTL <= 1, no neighbour, LAN MTU): outer source our IPv4,
     the quoted destination translated back like a LAN host's error."""
     ext = open_session(ce, kind)
-    rp = default_rport(kind)
-    if kind == "icmp":
-        q = raw(IP(src=REMOTE, dst=HOST, ttl=1, id=0x4444) / ICMP(type=0, id=40000, seq=3) /
-                b"echo-reply")
-    else:
-        q = raw(quoted_pkt(kind, REMOTE, rp, HOST, 40000, ttl=1))
+    q = delivered(kind, ttl=1)
     msg = IP(src=IPV4, dst=REMOTE, ttl=64, id=0x7777) / ICMP(**ROUTER_ERRORS[err]) / q
     snap = snapshot(ce)
     before = ce.counters()
