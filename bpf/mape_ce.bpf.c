@@ -668,7 +668,8 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		if (rc < 0) {
 			*v = -rc;
 			/* no mapping: tell the host (RFC 5508 s3, RFC 4787 REQ-8) */
-			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL) {
+			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL ||
+			    rc == -MAPE_CTR_DROP_HOST_LIMIT) {
 				w->addr = p.saddr;
 				return ACT_TELL_HOST;
 			}

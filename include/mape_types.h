@@ -65,6 +65,13 @@ struct mape_config {
 	__u32 max_sessions;	/* size of the session tables (fixed at first up) */
 	__u32 netns_ino;	/* the network namespace `up` ran in (nsfs inode); the
 				 * interface indexes above mean something only there */
+	__u32 max_per_host;	/* sessions one LAN host may hold (0: no limit) */
+	__u32 pad3;
+};
+
+/* mape_hosts: sessions each LAN host holds (fair sharing), by its IPv4. */
+struct mape_host {
+	__u32 sessions;
 };
 
 /* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */
@@ -231,6 +238,7 @@ struct mape_nh {
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
 	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \
 	X(DROP_MARTIAN, "drop_martian", "martian address: inbound source, or hairpin target")  \
+	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions (ICMP 13 sent)") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \

@@ -35,7 +35,7 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST,
 };
 
 static const char up_usage[] =
@@ -45,6 +45,7 @@ static const char up_usage[] =
 	"         [--tun NAME] [--filtering address|endpoint] [--pin-dir DIR]\n"
 	"         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
 	"         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
+	"         [--max-sessions-per-host N]\n"
 	"\n"
 	"  --wan IF          IPv6 uplink; the CE address is added to it\n"
 	"  --lan IF          LAN interface (repeat for several, at most 8)\n"
@@ -55,6 +56,9 @@ static const char up_usage[] =
 	"  --timeout-*       session timeouts in seconds (defaults 7440, 240, 300, 60)\n"
 	"  --icmp-rate N     ICMP errors we send per second (default 10)\n"
 	"  --max-sessions N  session table size (default 65536; fixed until down)\n"
+	"  --max-sessions-per-host N\n"
+	"                    sessions one LAN host may hold (default: a quarter of\n"
+	"                    --max-sessions; 0: no limit)\n"
 	"  --pin-dir DIR     where maps and programs are pinned (default " MAPE_PIN_DIR ")\n"
 	"  rule options      as for mapectl calc (see mapectl calc --help)\n";
 
@@ -62,7 +66,8 @@ struct up_opts {
 	struct mape_input in;
 	const char *wan, *lans[MAPE_MAX_LANS], *pin_dir, *tun;
 	int n_lans, xdp_skb;
-	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions;
+	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions, max_per_host;
+	int per_host_given;
 };
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
@@ -82,6 +87,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 		{ "timeout-icmp", required_argument, NULL, OPT_TO_ICMP },
 		{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+		{ "max-sessions-per-host", required_argument, NULL, OPT_MAX_PER_HOST },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -180,12 +186,26 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			if (mape_parse_uint("--icmp-rate", optarg, 100000, &o->icmp_rate, err))
 				return -EINVAL;
 			break;
+		case OPT_MAX_PER_HOST:
+			if (mape_parse_uint("--max-sessions-per-host", optarg, 1 << 24,
+					    &o->max_per_host, err))
+				return -EINVAL;
+			o->per_host_given = 1;
+			break;
 		default:
 			return 2;	/* usage error, reported by cmd_up */
 		}
 	}
 	if (optind < argc) {
 		snprintf(err, MAPE_ERRLEN, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	/* default: a quarter of the table, so that one host cannot fill it */
+	if (!o->per_host_given)
+		o->max_per_host = o->max_sessions / 4;
+	else if (o->max_per_host > o->max_sessions) {
+		snprintf(err, MAPE_ERRLEN, "bad --max-sessions-per-host '%lu': more than "
+			 "--max-sessions %lu", o->max_per_host, o->max_sessions);
 		return -EINVAL;
 	}
 	return 0;
@@ -201,6 +221,7 @@ static void flush_sessions(struct mape_ce *skel, const struct mape_config *old)
 	mape_map_clear(bpf_map__fd(skel->maps.mape_bind), sizeof(struct mape_bind_key));
 	mape_map_clear(bpf_map__fd(skel->maps.mape_adf), sizeof(struct mape_adf_key));
 	mape_map_clear(bpf_map__fd(skel->maps.mape_frag), sizeof(struct mape_frag_key));
+	mape_map_clear(bpf_map__fd(skel->maps.mape_hosts), sizeof(__be32));
 	for (__u32 p = 0; p < MAPE_P_NUM; p++) {
 		__u32 none = 0;
 
@@ -406,6 +427,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	cfg.to_udp = o->to[2];
 	cfg.to_icmp = o->to[3];
 	cfg.icmp_rate = o->icmp_rate;
+	cfg.max_per_host = o->max_per_host;
 	cfg.generation = have_old ? old->generation + 1 : 1;
 	cfg.wan_ifindex = if_nametoindex(o->wan);
 	cfg.tun_ifindex = if_nametoindex(o->tun);

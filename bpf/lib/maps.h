@@ -68,6 +68,16 @@ struct {
 	__type(value, __u32);
 } mape_pused SEC(".maps");
 
+/* Fair sharing: sessions per LAN host (--max-sessions-per-host). Entries
+ * stay (a host that comes back finds its count at 0); when the map is full,
+ * a new host's sessions are not counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __be32);
+	__type(value, struct mape_host);
+} mape_hosts SEC(".maps");
+
 /* Address-dependent filtering: remote addresses each port has talked to. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -83,6 +83,29 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 		bpf_map_delete_elem(&mape_adf, &ak);
 }
 
+/* Add delta to the sessions LAN host `host` holds (fair sharing). */
+static __always_inline void host_count(__be32 host, int delta)
+{
+	struct mape_host one = { .sessions = 1 }, *h = bpf_map_lookup_elem(&mape_hosts, &host);
+
+	if (h)
+		__sync_fetch_and_add(&h->sessions, delta);
+	else if (delta > 0)
+		bpf_map_update_elem(&mape_hosts, &host, &one, BPF_NOEXIST);
+}
+
+/* Does LAN host `host` hold its share already? The router's own traffic
+ * (our IPv4) has no limit. */
+static __always_inline int host_full(const struct mape_config *cfg, __be32 host)
+{
+	struct mape_host *h;
+
+	if (!cfg->max_per_host || host == cfg->ipv4)
+		return 0;
+	h = bpf_map_lookup_elem(&mape_hosts, &host);
+	return h && h->sessions >= cfg->max_per_host;
+}
+
 /* Timer callback: re-arm while active, else release and delete (last). */
 static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s)
 {
@@ -94,6 +117,7 @@ static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s
 		return 0;
 	}
 	nat_release(k, s->ext_port);
+	host_count(k->int_addr, -1);
 	count(MAPE_CTR_EV_EXPIRED, 0);
 	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
 	return 0;
@@ -237,6 +261,8 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	s = (struct mape_session *)bpf_map_lookup_elem(&mape_scratch, &zero);
 	if (!s)
 		return -MAPE_CTR_DROP_TABLE_FULL;
+	if (host_full(cfg, k->int_addr))	/* one host must not starve the others */
+		return -MAPE_CTR_DROP_HOST_LIMIT;
 	if (!ext)
 		ext = (__be16)nat_pick_port(cfg, k, &overlap);
 	if (!ext)
@@ -260,6 +286,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (!sp)
 		return -MAPE_CTR_DROP_TABLE_FULL;
 	nat_account(k, ext);
+	host_count(k->int_addr, 1);
 	bpf_timer_init(&sp->timer, &mape_out, CLOCK_MONOTONIC);
 	bpf_timer_set_callback(&sp->timer, sess_expire);
 	bpf_timer_start(&sp->timer, (__u64)sp->timeout * NSEC_PER_SEC, 0);

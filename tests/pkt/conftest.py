@@ -438,7 +438,8 @@ class CE:
         """Forget every session: the NAT tables back to empty."""
         sh("conntrack", "-F", check=False)
         # and the next-hop cache, so that each test sees the FIB as it is now
-        for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh"):
+        for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh",
+                     "mape_hosts"):
             self.map(name).clear()
         ports = self.map("mape_ports")
         zero = bytes(MapePort._size_)
