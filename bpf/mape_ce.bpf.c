@@ -36,9 +36,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
  * The coarse clock (same CLOCK_MONOTONIC, tick resolution) is cheaper per
  * packet and plenty for timeouts counted in seconds. */
 static __always_inline void sess_out_touch(const struct mape_config *cfg, struct mape_session *s,
-					   const struct pkt4 *p)
+					   const struct pkt4 *p, __u64 now)
 {
-	s->last_ns = bpf_ktime_get_coarse_ns();
+	s->last_ns = now;
 	s->pkts_out++;
 	if (p->proto == IPPROTO_TCP)
 		nat_tcp_state(cfg, s, p->tcp_flags, 1);
@@ -74,6 +74,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	struct mape_session *s;
 	struct mape_nh *nh;
 	struct pkt4 p = *pp;
+	__u64 now;
 	int rc;
 
 	/*
@@ -102,7 +103,8 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		return XDP_PASS;
 	}
 	/* the firewall decides: XDP takes what conntrack saw established */
-	if (!sess_fast(ctx, CTX_XDP, s, &k)) {
+	now = bpf_ktime_get_coarse_ns();
+	if (!sess_fast(ctx, CTX_XDP, s, &k, now)) {
 		count(MAPE_CTR_EV_TO_KERNEL_CT, 0);
 		return XDP_PASS;
 	}
@@ -118,7 +120,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	if (xlate_plain(ctx, CTX_XDP, &p, 0, p.saddr, cfg->ipv4, p.sport, s->ext_port) ||
 	    frag_id_fix(ctx, CTX_XDP, &p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, &p))
 		return XDP_DROP;
-	sess_out_touch(cfg, s, &p);
+	sess_out_touch(cfg, s, &p, now);
 	if (xdp_encap6(ctx, p.tot_len, cfg->ce_addr, nk.addr) ||
 	    put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IPV6))
 		return XDP_DROP;
@@ -226,13 +228,13 @@ slow:
 }
 
 #define WAN_LOCAL 1	/* no session, but the router itself may answer (echo request) */
-#define WAN_CREATE 2	/* the filtering policy admits a new session: key in *k */
+#define WAN_CREATE 2	/* the filtering admits a new flow: *k names the port's owner */
 
 /*
  * Find the session of an inbound packet, or tell whether the filtering
- * policy admits a new one. Returns 0 (found; *k filled), WAN_LOCAL,
- * WAN_CREATE (*k filled; the caller creates it with port `port`), or a
- * negative drop counter.
+ * policy admits a new flow. Returns 0 (found; *k filled), WAN_LOCAL,
+ * WAN_CREATE (*k filled with the owner: the packet goes to the kernel, and
+ * the owner's answer makes the session), or a negative drop counter.
  */
 static __always_inline int wan_session(const struct mape_config *cfg, const struct pkt4 *p,
 				       __u8 proto, __be16 port, __be32 rem, __be16 rport,
@@ -370,7 +372,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		}
 	}
 	ext = s->ext_port;
-	sess_out_touch(cfg, s, p);
+	sess_out_touch(cfg, s, p, bpf_ktime_get_coarse_ns());
 	*v = MAPE_CTR_DROP_ENCAP;
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(p->dport)) >= 0) {
 		/* a new flow to the port's owner enters the kernel, whose firewall
@@ -426,6 +428,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	__be32 rem, int_addr;
 	__be16 port, rport, int_port;
 	__u8 proto;
+	__u64 now;
 	int rc;
 
 	*v = MAPE_CTR_PASS_NOT_OURS;
@@ -528,14 +531,15 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	}
 	int_addr = k.int_addr;
 	int_port = k.int_port;
+	now = bpf_ktime_get_coarse_ns();
 	if (s && !p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
 		s->pkts_in++;
 		if (proto == IPPROTO_TCP) {
-			s->last_ns = bpf_ktime_get_coarse_ns();
+			s->last_ns = now;
 			nat_tcp_state(cfg, s, p.tcp_flags, 0);
 		}
 	}
-	w->slow = !s || !sess_fast(ctx, CTX_XDP, s, &k);
+	w->slow = !s || !sess_fast(ctx, CTX_XDP, s, &k, now);
 	if (s && w->slow)
 		count(MAPE_CTR_EV_TO_KERNEL_CT, 0);
 	if (p.frag == FRAG_FIRST)
@@ -596,6 +600,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	struct pkt4 p;
 	__u8 dst6[16] __attribute__((aligned(8)));
 	__be16 ext;
+	__u64 now;
 	int rc;
 
 	*v = MAPE_CTR_PASS_NOT_OURS;
@@ -679,8 +684,9 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		return TC_ACT_SHOT;
 	}
 	ext = s->ext_port;
-	sess_out_touch(cfg, s, &p);
-	sess_fast(skb, CTX_TC, s, &k);	/* XDP takes over once conntrack saw it established */
+	now = bpf_ktime_get_coarse_ns();
+	sess_out_touch(cfg, s, &p, now);
+	sess_fast(skb, CTX_TC, s, &k, now);	/* XDP takes over once conntrack saw it established */
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	if (p.frag == FRAG_FIRST) {
 		frag_note(&p, 0, cfg->ipv4, dst6, 0);

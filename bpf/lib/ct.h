@@ -103,12 +103,12 @@ static __noinline int ct_established_skb(struct __sk_buff *ctx, const struct map
  * ours); then every CT_REFRESH_NS conntrack's timeout is refreshed, and a
  * flow whose entry is gone goes back to the kernel (which decides anew).
  * ICMP echo sessions need no conntrack. A closing TCP session stays with
- * the kernel, which must see its end.
+ * the kernel, which must see its end. now: the caller's coarse clock (one
+ * read per packet serves the session's timestamps too).
  */
 static __always_inline int sess_fast(void *ctx, const int xdp, struct mape_session *s,
-				     const struct mape_out_key *k)
+				     const struct mape_out_key *k, __u64 now)
 {
-	__u64 now;
 	int est;
 
 	if (k->proto == IPPROTO_ICMP)
@@ -120,7 +120,6 @@ static __always_inline int sess_fast(void *ctx, const int xdp, struct mape_sessi
 			s->flags &= ~MAPE_SESS_FAST;
 		return 0;
 	}
-	now = bpf_ktime_get_coarse_ns();
 	if ((s->flags & MAPE_SESS_FAST) && now - s->ct_ns < CT_REFRESH_NS)
 		return 1;
 	est = xdp ? ct_established_xdp(ctx, k, s->timeout * 1000) :
