@@ -84,7 +84,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	 * tells for the counters whether the kernel will route it to us.
 	 */
 	out_key_pkt(&k, &p);
-	s = (p.frag || p.icmp_err) ? NULL : bpf_map_lookup_elem(&mape_out, &k);
+	s = (p.frag || p.icmp_err) ? NULL : sess_get(cfg, &k);
 	if (!s) {
 		if (lan_to_tunnel(ctx, cfg, &p))
 			*v = MAPE_CTR_OUT_TO_KERNEL;
@@ -359,13 +359,13 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	int rc, slow;
 
 	out_key_pkt(&k, p);
-	s = bpf_map_lookup_elem(&mape_out, &k);
+	s = sess_get(cfg, &k);
 	if (!s) {
 		rc = sess_may_create(p->proto, p->tcp_flags) ?
 			     nat_create(cfg, &k, 0, sess_state0(p->proto, p->tcp_flags),
 					sess_flags0(p->proto, p->tcp_flags)) :
 			     -MAPE_CTR_DROP_NOT_SYN;
-		s = rc < 0 ? NULL : bpf_map_lookup_elem(&mape_out, &k);
+		s = rc < 0 ? NULL : sess_get(cfg, &k);
 		if (!s) {
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_TABLE_FULL;
 			return XDP_DROP;
@@ -523,7 +523,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	if (rc == WAN_CREATE) {
 		count(MAPE_CTR_EV_TO_KERNEL_NEW, 0);
 	} else {
-		s = bpf_map_lookup_elem(&mape_out, &k);
+		s = sess_get(cfg, &k);
 		if (!s) {
 			*v = MAPE_CTR_DROP_NO_SESSION;
 			return XDP_DROP;
@@ -635,7 +635,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		/* an error about an inbound packet: the quoted one was sent to us */
 		rc = p.eproto == IPPROTO_ICMP ? 0 : 1;
 		out_key_of(&k, p.eproto, p.edaddr, p.edport, p.esaddr, rc ? p.esport : 0);
-		s = bpf_map_lookup_elem(&mape_out, &k);
+		s = sess_get(cfg, &k);
 		/* from the host it quotes, or from the router itself (our IPv4:
 		 * its kernel could not forward an inbound packet to the host) */
 		if (!s || (p.saddr != p.edaddr && p.saddr != cfg->ipv4)) {
@@ -660,7 +660,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		goto encap;
 	}
 	out_key_pkt(&k, &p);
-	s = bpf_map_lookup_elem(&mape_out, &k);
+	s = sess_get(cfg, &k);
 	if (!s) {
 		if (!sess_may_create(p.proto, p.tcp_flags)) {
 			*v = MAPE_CTR_DROP_NOT_SYN;	/* RFC 7857 s2.1 */
@@ -727,5 +727,38 @@ int mape_tun(struct __sk_buff *skb)
 SEC("xdp")
 int mape_pass(struct xdp_md *ctx)
 {
+	return XDP_PASS;
+}
+
+/*
+ * Run by `mapectl up` (BPF_PROG_TEST_RUN, never attached): it readies the
+ * janitor's timer, and sweeps: every session of another epoch (our IPv4
+ * or port set changed) is made to end now, and its timer callback
+ * releases it, so userspace deletes nothing that carries a timer; a
+ * session still waiting for its timer is armed. Written to the packet
+ * (host order): the number of sessions of another epoch, and 1 when the
+ * janitor is ready (its timer could be allocated).
+ */
+SEC("xdp")
+int mape_sweep(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct mape_janitor *j;
+	__u32 zero = 0;
+	long rc;
+
+	if (data + 2 * sizeof(__u32) > end || !get_cfg())
+		return XDP_ABORTED;
+	j = bpf_map_lookup_elem(&mape_janitor, &zero);
+	if (!j)
+		return XDP_ABORTED;
+	rc = bpf_timer_init(&j->timer, &mape_janitor, CLOCK_MONOTONIC);
+	if (!rc || rc == -EBUSY)
+		rc = bpf_timer_set_callback(&j->timer, janitor_run);
+	sweep_sessions(j);
+	if (j->unarmed)
+		janitor_kick();
+	((__u32 *)data)[0] = j->found;
+	((__u32 *)data)[1] = rc == 0;	/* the janitor is ready */
 	return XDP_PASS;
 }

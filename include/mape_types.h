@@ -66,7 +66,18 @@ struct mape_config {
 	__u32 netns_ino;	/* the network namespace `up` ran in (nsfs inode); the
 				 * interface indexes above mean something only there */
 	__u32 max_per_host;	/* sessions one LAN host may hold (0: no limit) */
-	__u32 pad3;
+	__u32 epoch;		/* session epoch: bumped when our IPv4 or port set
+				 * changes; sessions of another epoch are ending */
+};
+
+/*
+ * mape_cfg holds two configurations: `up` writes the one the data path is
+ * not reading (entry generation & 1 of the next generation), then switches
+ * mape_cfg_sel to it with one 4-byte write. A packet sees one whole
+ * configuration, never half of each.
+ */
+struct mape_cfg_sel {
+	__u32 generation;	/* active entry of mape_cfg: generation & 1 */
 };
 
 /* mape_hosts: sessions each LAN host holds (fair sharing), by its IPv4. */
@@ -111,6 +122,8 @@ enum mape_tcp_state {
 #define MAPE_SESS_RST 0x8	/* TCP: closing because of an RST */
 #define MAPE_SESS_FAST 0x10	/* the kernel's conntrack saw it established both ways:
 				 * XDP takes it (like an nftables flowtable) */
+#define MAPE_SESS_NO_TIMER 0x20	/* its expiry timer could not be allocated yet: the next
+				 * packet that finds it, or `up`'s sweep, arms it */
 
 struct mape_session {
 	struct bpf_timer timer;	/* expiry (no userspace involved) */
@@ -122,6 +135,8 @@ struct mape_session {
 	__u8 flags;		/* MAPE_SESS_* */
 	__u32 timeout;		/* seconds, from the state */
 	__u64 ct_ns;		/* when XDP last refreshed the conntrack entry */
+	__u32 epoch;		/* mape_config.epoch it was made in (else: ending) */
+	__u32 pad;
 };
 
 struct mape_in_key {
@@ -148,7 +163,7 @@ struct mape_bind_key {
 
 struct mape_bind {
 	__be16 ext_port;
-	__u16 pad;
+	__u16 epoch;		/* low bits of the session epoch it was made in */
 	__u32 sessions;		/* live sessions using this binding */
 };
 
@@ -239,6 +254,7 @@ struct mape_nh {
 	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \
 	X(DROP_MARTIAN, "drop_martian", "martian address: inbound source, or hairpin target")  \
 	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions (ICMP 13 sent)") \
+	X(DROP_STALE, "drop_stale_session", "flow of a previous IPv4/port set: its session is ending") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
@@ -253,7 +269,9 @@ struct mape_nh {
 	X(EV_TO_KERNEL_CT, "to_kernel_ct", "to the kernel: not (or no longer) established in conntrack") \
 	X(EV_TO_KERNEL_NEW, "to_kernel_new", "to the kernel: inbound packet that may start a flow") \
 	X(EV_OFFLOADED, "session_offloaded", "flows XDP took over once conntrack saw them established") \
-	X(EV_CT_LOST, "session_ct_lost", "offloaded flows given back: their conntrack entry was gone")
+	X(EV_CT_LOST, "session_ct_lost", "offloaded flows given back: their conntrack entry was gone") \
+	X(EV_STALE_ENDED, "session_stale_ended", "sessions ended because our IPv4 or port set changed") \
+	X(EV_TIMER_LATE, "session_timer_late", "sessions whose expiry timer the kernel could not allocate at once (armed later)")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };

@@ -224,16 +224,20 @@ void mape_tun_peer_name(const char *tun, char *buf)
 	snprintf(buf, IFNAMSIZ, "%s-p", tun);
 }
 
-/* Delete every key of a hash map. */
-void mape_map_clear(int fd, size_t key_size)
+/*
+ * Delete every key of a hash map (none may carry a bpf_timer: see
+ * docs/design.md). A key another context deleted meanwhile (ENOENT) is no
+ * reason to stop; any other failure is returned (-errno).
+ */
+int mape_map_clear(int fd, size_t key_size)
 {
-	char key[64], next[64];
+	char key[64];
+	long guard = 1L << 24;	/* bounded even if others keep inserting */
 
 	if (key_size > sizeof(key))
-		return;
-	while (!bpf_map_get_next_key(fd, NULL, next)) {
-		memcpy(key, next, key_size);
-		if (bpf_map_delete_elem(fd, key))
-			break;
-	}
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, NULL, key) && guard-- > 0)
+		if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+			return -errno;
+	return 0;
 }

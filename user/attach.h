@@ -23,7 +23,7 @@ int mape_check_iface(const char *name, const char *opt, char *err);
  * addresses on NAME when ipv6_in (the fast path's way into IPv6 forwarding). */
 int mape_make_tunnel(const char *tun, unsigned long mtu, int ipv6_in, char *err);
 void mape_tun_peer_name(const char *tun, char *buf);
-void mape_map_clear(int fd, size_t key_size);
+int mape_map_clear(int fd, size_t key_size);
 void mape_unpin_dir(const char *dir);
 
 #endif

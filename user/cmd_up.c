@@ -211,41 +211,73 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 	return 0;
 }
 
-/* Our IPv4 address or port set changed: no session is valid any more. */
-static void flush_sessions(struct mape_ce *skel, const struct mape_config *old)
+/*
+ * Run the sweep program. When our IPv4 address or port set changed, and the
+ * new epoch is active, every session of the old one must end. Userspace deletes none of them (they
+ * carry timers): the sweep program makes their timers fire now, and each
+ * callback releases its session's port, binding and filter entries. (The
+ * sweep also arms sessions still waiting for their timer.) The fragment
+ * cache holds no timers and is cleared here. Returns the number of old
+ * sessions found, or -errno.
+ */
+static int sweep_sessions(struct mape_ce *skel, int new_epoch, char *err)
 {
-	struct mape_port zero = {};
+	char pkt[64] = { 0 }, out[64];
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = sizeof(pkt),
+		    .data_out = out, .data_size_out = sizeof(out));
+	__u32 res[2] = { 0, 0 };
+	int ret;
 
-	mape_map_clear(bpf_map__fd(skel->maps.mape_out), sizeof(struct mape_out_key));
-	mape_map_clear(bpf_map__fd(skel->maps.mape_in), sizeof(struct mape_in_key));
-	mape_map_clear(bpf_map__fd(skel->maps.mape_bind), sizeof(struct mape_bind_key));
-	mape_map_clear(bpf_map__fd(skel->maps.mape_adf), sizeof(struct mape_adf_key));
-	mape_map_clear(bpf_map__fd(skel->maps.mape_frag), sizeof(struct mape_frag_key));
-	mape_map_clear(bpf_map__fd(skel->maps.mape_hosts), sizeof(__be32));
-	for (__u32 p = 0; p < MAPE_P_NUM; p++) {
-		__u32 none = 0;
-
-		bpf_map_update_elem(bpf_map__fd(skel->maps.mape_pused), &p, &none, BPF_ANY);
-		for (__u32 i = 0; i < old->port_count; i++) {
-			__u32 slot = p * 65536 + mape_ps_port(&old->ps, i);
-
-			bpf_map_update_elem(bpf_map__fd(skel->maps.mape_ports), &slot, &zero,
-					    BPF_ANY);
-		}
+	ret = new_epoch ? mape_map_clear(bpf_map__fd(skel->maps.mape_frag),
+					 sizeof(struct mape_frag_key)) : 0;
+	/* the janitor's timer is allocated on the first run; the kernel's
+	 * allocator may refuse for a moment, so a few tries */
+	for (int i = 0; !ret && !res[1] && i < 20; i++) {
+		if (i)
+			usleep(10000);
+		ret = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.mape_sweep), &run);
+		if (!ret && run.retval != XDP_PASS)
+			ret = -ENOENT;
+		if (!ret)
+			memcpy(res, out, sizeof(res));
 	}
+	if (ret) {
+		snprintf(err, MAPE_ERRLEN, "cannot sweep the sessions (mape_sweep): %s",
+			 strerror(-ret));
+		return ret;
+	}
+	if (!res[1])
+		fprintf(stderr, "warning: the janitor's timer could not be allocated: a session "
+			"whose own timer fails waits for its next packet or the next up\n");
+	return (int)res[0];
 }
 
+/* Store the forwarding rules: new and changed ones first, then the others
+ * removed, so that a rule kept across `up` is never missing. */
 static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *err)
 {
 	int fd = bpf_map__fd(skel->maps.mape_fmr);
+	struct mape_fmr_key k, next;
+	int more;
 
-	mape_map_clear(fd, sizeof(struct mape_fmr_key));
 	for (size_t i = 0; i < res->n_fmrs; i++) {
-		struct mape_fmr_key k = { .prefixlen = res->fmrs[i].ip4_len,
-					  .addr = htonl(res->fmrs[i].ipv4) };
-
+		k = (struct mape_fmr_key){ .prefixlen = res->fmrs[i].ip4_len,
+					   .addr = htonl(res->fmrs[i].ipv4) };
 		if (bpf_map_update_elem(fd, &k, &res->fmrs[i], BPF_ANY)) {
 			snprintf(err, MAPE_ERRLEN, "cannot store FMR %zu: %s", i, strerror(errno));
+			return -errno;
+		}
+	}
+	for (more = !bpf_map_get_next_key(fd, NULL, &next); more;) {
+		int keep = 0;
+
+		k = next;
+		more = !bpf_map_get_next_key(fd, &k, &next);
+		for (size_t i = 0; i < res->n_fmrs; i++)
+			keep |= k.prefixlen == res->fmrs[i].ip4_len &&
+				k.addr == htonl(res->fmrs[i].ipv4);
+		if (!keep && bpf_map_delete_elem(fd, &k) && errno != ENOENT) {
+			snprintf(err, MAPE_ERRLEN, "cannot remove an old FMR: %s", strerror(errno));
 			return -errno;
 		}
 	}
@@ -379,8 +411,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	struct mape_ce *skel = NULL;
 	struct mape_config cfg = {};
 	char a4[32], a6[64], buf[80], peer[IFNAMSIZ];
-	__u32 zero = 0;
-	int ret;
+	int ret, new_epoch, ended = 0;
 
 	ret = mkdir(dir, 0700);
 	if (ret && errno != EEXIST) {
@@ -429,6 +460,10 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	cfg.icmp_rate = o->icmp_rate;
 	cfg.max_per_host = o->max_per_host;
 	cfg.generation = have_old ? old->generation + 1 : 1;
+	/* sessions stay valid unless our IPv4 or port set changes */
+	new_epoch = have_old && (old->ipv4 != htonl(res->ipv4) ||
+				 memcmp(&old->ps, &res->ps, sizeof(res->ps)));
+	cfg.epoch = !have_old ? 1 : old->epoch + new_epoch;
 	cfg.wan_ifindex = if_nametoindex(o->wan);
 	cfg.tun_ifindex = if_nametoindex(o->tun);
 	cfg.tun_peer_ifindex = if_nametoindex(peer);
@@ -475,16 +510,15 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	ret = mape_obj_pin_progs(skel->obj, dir, err);
 	if (ret)
 		goto out;
-	if (have_old && (old->ipv4 != cfg.ipv4 || memcmp(&old->ps, &cfg.ps, sizeof(cfg.ps))))
-		flush_sessions(skel, old);
 	ret = fill_fmrs(skel, res, err);
-	if (ret)
+	if (!ret)	/* one switch: from here on every packet sees cfg only */
+		ret = mape_write_cfg(bpf_map__fd(skel->maps.mape_cfg),
+				     bpf_map__fd(skel->maps.mape_cfg_sel), &cfg, err);
+	if (!ret)	/* also arms any session still waiting for its timer */
+		ret = ended = sweep_sessions(skel, new_epoch, err);
+	if (ret < 0)
 		goto out;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.mape_cfg), &zero, &cfg, BPF_ANY)) {
-		ret = -errno;
-		snprintf(err, MAPE_ERRLEN, "cannot write the configuration: %s", strerror(errno));
-		goto out;
-	}
+	ret = 0;
 
 	/* attach: WAN, LANs, the tunnel's XDP_PASS and TC egress */
 	ret = mape_xdp_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
@@ -511,10 +545,21 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 			mape_xdp_detach(old->lan_ifindex[i], 1);
 		}
 	}
+	/* programs that read the old configuration before the switch may have
+	 * made sessions since the first sweep: catch those too */
+	if (new_epoch) {
+		ret = sweep_sessions(skel, 1, err);
+		if (ret < 0)
+			goto out;
+		ret = 0;
+	}
 	printf("%s: %s PSID %u/%u (%u ports), CE %s on %s, BR ", o->tun, a4, cfg.ps.psid,
 	       cfg.ps.len, cfg.port_count, a6, o->wan);
 	mape_fmt_ip6(cfg.br_addr, a6, sizeof(a6));
 	printf("%s%s\n", a6, have_old ? " (reconfigured)" : "");
+	if (new_epoch)
+		printf("%s: IPv4 address or port set changed: %d session%s of the previous one "
+		       "ending\n", o->tun, ended, ended == 1 ? "" : "s");
 out:
 	if (ret && !have_old) {
 		/* a first up that failed leaves nothing behind */

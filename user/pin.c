@@ -142,10 +142,43 @@ int mape_pin_open(const char *dir_arg, const char *name, char *err)
 	return fd;
 }
 
+/* The entry of mape_cfg the data path reads (struct mape_cfg_sel). */
+static int mape_cfg_slot(const char *dir_arg, __u32 *slot, char *err)
+{
+	struct mape_cfg_sel sel;
+	__u32 zero = 0;
+	int fd = mape_pin_open(dir_arg, "mape_cfg_sel", err), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, &sel)) {
+		ret = -errno;
+		snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_cfg_sel: %s", dir_arg,
+			 strerror(errno));
+	} else {
+		*slot = sel.generation & 1;
+	}
+	close(fd);
+	return ret;
+}
+
+int mape_write_cfg(int cfg_fd, int sel_fd, const struct mape_config *cfg, char *err)
+{
+	struct mape_cfg_sel sel = { .generation = cfg->generation };
+	__u32 zero = 0, slot = cfg->generation & 1;
+
+	if (bpf_map_update_elem(cfg_fd, &slot, cfg, BPF_ANY) ||
+	    bpf_map_update_elem(sel_fd, &zero, &sel, BPF_ANY)) {
+		snprintf(err, MAPE_ERRLEN, "cannot write the configuration: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int mape_read_cfg(const char *dir_arg, struct mape_config *cfg, char *err)
 {
 	struct bpf_map_info info = {};
-	__u32 zero = 0, ilen = sizeof(info);
+	__u32 slot, ilen = sizeof(info);
 	int fd, ret = 0;
 	char dir[512];
 
@@ -156,6 +189,9 @@ int mape_read_cfg(const char *dir_arg, struct mape_config *cfg, char *err)
 			 "the instance's --pin-dir)", dir_arg);
 		return -ENOENT;
 	}
+	ret = mape_cfg_slot(dir_arg, &slot, err);
+	if (ret)
+		return ret;
 	fd = mape_pin_open(dir_arg, "mape_cfg", err);
 	if (fd < 0)
 		return fd;
@@ -164,7 +200,7 @@ int mape_read_cfg(const char *dir_arg, struct mape_config *cfg, char *err)
 		snprintf(err, MAPE_ERRLEN, "%s/mape_cfg was made by another mapectl version "
 			 "(value size %u, want %zu): run mapectl down", dir_arg, info.value_size,
 			 sizeof(*cfg));
-	} else if (bpf_map_lookup_elem(fd, &zero, cfg)) {
+	} else if (bpf_map_lookup_elem(fd, &slot, cfg)) {
 		ret = -errno;
 		snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_cfg: %s", dir_arg, strerror(errno));
 	} else if (!(cfg->flags & MAPE_CFG_ENABLED)) {

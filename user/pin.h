@@ -23,6 +23,9 @@ int mape_pin_resolve(const char *dir, char *out, size_t len, char *err);
 int mape_pin_open(const char *dir, const char *name, char *err);
 /* The instance's configuration; -ENOENT (err says "not up") when absent. */
 int mape_read_cfg(const char *dir, struct mape_config *cfg, char *err);
+/* Make cfg the active configuration: write the entry of its generation
+ * (the one the data path is not reading), then switch to it. */
+int mape_write_cfg(int cfg_fd, int sel_fd, const struct mape_config *cfg, char *err);
 __u32 mape_netns_ino(void);
 
 /* Per-CPU counters of map (n entries of struct mape_ctr) summed into sum. */

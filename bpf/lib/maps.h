@@ -9,13 +9,21 @@
 
 #include "common.h"
 
-/* The configuration (one entry), written by `mapectl up`. */
+/* The configuration, written by `mapectl up`: two entries, the active
+ * one chosen by mape_cfg_sel (see struct mape_cfg_sel). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct mape_config);
+} mape_cfg SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct mape_config);
-} mape_cfg SEC(".maps");
+	__type(value, struct mape_cfg_sel);
+} mape_cfg_sel SEC(".maps");
 
 /* Forwarding rules (mesh): IPv4 destination prefix -> rule. */
 struct {
@@ -123,6 +131,25 @@ struct {
 	__type(value, struct mape_rl);
 } mape_icmp_rl SEC(".maps");
 
+/* The janitor: one timer, armed (by `up`'s sweep program) once, started
+ * when a session could not get its own timer; it sweeps mape_out. */
+struct mape_janitor {
+	struct bpf_timer timer;
+	__u32 pending;		/* started and not run yet */
+	/* the last sweep's findings (kept here, not on the stack: the
+	 * verifier then need not walk the callback once per count) */
+	__u32 found;		/* sessions of another epoch, made to end */
+	__u32 unarmed;		/* sessions whose timer still could not be armed */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_janitor);
+} mape_janitor SEC(".maps");
+
 /* Per-CPU scratch for building a session value off the (512-byte) stack;
  * raw bytes, since per-CPU maps may not hold a bpf_timer. */
 struct mape_sess_raw {
@@ -146,10 +173,17 @@ static __always_inline void count(__u32 ctr, __u32 bytes)
 	}
 }
 
+/* The active configuration, or NULL when the data path is not set up. */
 static __always_inline struct mape_config *get_cfg(void)
 {
-	__u32 zero = 0;
-	struct mape_config *cfg = bpf_map_lookup_elem(&mape_cfg, &zero);
+	__u32 zero = 0, slot;
+	struct mape_cfg_sel *sel = bpf_map_lookup_elem(&mape_cfg_sel, &zero);
+	struct mape_config *cfg;
+
+	if (!sel)
+		return NULL;
+	slot = sel->generation & 1;
+	cfg = bpf_map_lookup_elem(&mape_cfg, &slot);
 
 	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
 }

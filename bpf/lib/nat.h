@@ -15,6 +15,12 @@
  * session is active and otherwise releases every entry it owns. Nothing
  * else deletes sessions from the data path (see docs/design.md: deleting
  * timer-carrying elements elsewhere can deadlock on 6.1).
+ *
+ * Epochs: a session belongs to the epoch of the configuration it was made
+ * in (mape_config.epoch, bumped when our IPv4 or port set changes). One of
+ * another epoch is never used: it is ending, its timer made to fire now
+ * (by the packet that finds it, by `up`'s sweep, or at its creation when
+ * `up` switched meanwhile), and the callback releases it like an expiry.
  */
 #ifndef MAPE_BPF_NAT_H
 #define MAPE_BPF_NAT_H
@@ -109,18 +115,121 @@ static __always_inline int host_full(const struct mape_config *cfg, __be32 host)
 /* Timer callback: re-arm while active, else release and delete (last). */
 static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s)
 {
+	struct mape_config *cfg = get_cfg();
 	__u64 now = bpf_ktime_get_ns(), idle = now - s->last_ns;
 	__u64 to = (__u64)s->timeout * NSEC_PER_SEC;
+	int stale = cfg && cfg->epoch != s->epoch;
 
-	if (idle < to) {
+	if (idle < to && !stale) {
 		bpf_timer_start(&s->timer, to - idle, 0);
 		return 0;
 	}
 	nat_release(k, s->ext_port);
 	host_count(k->int_addr, -1);
-	count(MAPE_CTR_EV_EXPIRED, 0);
+	count(stale ? MAPE_CTR_EV_STALE_ENDED : MAPE_CTR_EV_EXPIRED, 0);
 	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
 	return 0;
+}
+
+/*
+ * Arm a session's expiry timer: 0, or the helper's error. The timer's
+ * memory is allocated here, and newer kernels' lock-free allocator can
+ * fail for a moment under a burst of new sessions: the session then keeps
+ * MAPE_SESS_NO_TIMER and is armed by sess_get or the janitor, a second
+ * later (a session that cannot expire would hold its port for ever).
+ */
+static __noinline int sess_arm(struct mape_session *s)
+{
+	long rc = bpf_timer_init(&s->timer, &mape_out, CLOCK_MONOTONIC);
+
+	if (rc && rc != -EBUSY)	/* EBUSY: initialised, a later step failed */
+		return rc;
+	rc = bpf_timer_set_callback(&s->timer, sess_expire);
+	if (!rc)
+		rc = bpf_timer_start(&s->timer, (__u64)s->timeout * NSEC_PER_SEC, 0);
+	if (!rc && (s->flags & MAPE_SESS_NO_TIMER))
+		s->flags &= ~MAPE_SESS_NO_TIMER;
+	return rc;
+}
+
+/* Make a session of a previous epoch end now (its callback releases it). */
+static __always_inline void sess_end_now(struct mape_session *s)
+{
+	bpf_timer_start(&s->timer, 0, 0);
+}
+
+/* The sweep over mape_out, by `up` (mape_sweep) and by the janitor. */
+struct sweep {
+	struct mape_janitor *j;	/* where the findings are counted */
+	__u32 epoch;
+};
+
+static long sweep_one(struct bpf_map *map, struct mape_out_key *k, struct mape_session *s,
+		      struct sweep *st)
+{
+	if ((s->flags & MAPE_SESS_NO_TIMER) && sess_arm(s))
+		st->j->unarmed++;
+	else if (s->epoch != st->epoch) {
+		sess_end_now(s);
+		st->j->found++;
+	}
+	return 0;
+}
+
+static __always_inline void sweep_sessions(struct mape_janitor *j)
+{
+	struct mape_config *cfg = get_cfg();
+	struct sweep st = { .j = j };
+
+	j->found = j->unarmed = 0;
+	if (cfg) {
+		st.epoch = cfg->epoch;
+		bpf_for_each_map_elem(&mape_out, sweep_one, &st, 0);
+	}
+}
+
+/* Janitor callback: sweep; again in a second while a session waits. */
+static int janitor_run(void *map, __u32 *key, struct mape_janitor *j)
+{
+	j->pending = 0;
+	sweep_sessions(j);
+	if (j->unarmed) {
+		j->pending = 1;
+		bpf_timer_start(&j->timer, NSEC_PER_SEC, 0);
+	}
+	return 0;
+}
+
+/* A session waits for its timer: have the janitor look in a second. */
+static __always_inline void janitor_kick(void)
+{
+	__u32 zero = 0;
+	struct mape_janitor *j = bpf_map_lookup_elem(&mape_janitor, &zero);
+
+	if (j && !j->pending) {
+		j->pending = 1;
+		if (bpf_timer_start(&j->timer, NSEC_PER_SEC, 0))
+			j->pending = 0;	/* not initialised: `up` not finished */
+	}
+}
+
+/*
+ * The session of key k, or NULL. A session of another epoch is not ours to
+ * use (its port may be outside our set now): it is made to end, and the
+ * packet is treated as one without a session.
+ */
+static __always_inline struct mape_session *sess_get(const struct mape_config *cfg,
+						     const struct mape_out_key *k)
+{
+	struct mape_session *s = bpf_map_lookup_elem(&mape_out, k);
+
+	if (s && (s->flags & MAPE_SESS_NO_TIMER))
+		sess_arm(s);
+	if (s && s->epoch != cfg->epoch) {
+		sess_end_now(s);
+		return NULL;
+	}
+	return s;
 }
 
 /* State for the port searches run by bpf_loop. */
@@ -183,7 +292,8 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	struct mape_port *pt;
 
 	*overlap = 0;
-	if (b && tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
+	if (b && b->epoch == (__u16)cfg->epoch &&
+	    tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
 		return b->ext_port;	/* endpoint-independent mapping */
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(k->int_port)) >= 0) {
 		slot = port_slot(k->proto, k->int_port);
@@ -207,12 +317,12 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 }
 
 /* Account a new session on its port, binding and filter entries. */
-static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext)
+static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext, __u32 epoch)
 {
 	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
 				    .proto = k->proto };
 	struct mape_adf_key ak = { .rem_addr = k->rem_addr, .ext_port = ext, .proto = k->proto };
-	struct mape_bind nb = { .ext_port = ext, .sessions = 1 };
+	struct mape_bind nb = { .ext_port = ext, .epoch = (__u16)epoch, .sessions = 1 };
 	__u32 slot = port_slot(k->proto, ext), one = 1;
 	struct mape_port *pt = bpf_map_lookup_elem(&mape_ports, &slot);
 	struct mape_bind *b;
@@ -273,23 +383,39 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	s->state = state;
 	s->flags = flags;
 	s->timeout = state_timeout(cfg, k->proto, state);
+	s->epoch = cfg->epoch;
 	in_key_of(&ik, k->proto, ext, k->rem_addr, k->rem_port);
 	if (bpf_map_update_elem(&mape_in, &ik, &iv, BPF_NOEXIST))
 		return bpf_map_lookup_elem(&mape_in, &ik) ? -MAPE_CTR_DROP_EXHAUSTED :
 							    -MAPE_CTR_DROP_TABLE_FULL;
 	if (bpf_map_update_elem(&mape_out, k, s, BPF_NOEXIST)) {
 		bpf_map_delete_elem(&mape_in, &ik);
-		/* EEXIST: another CPU won the race; its session serves us */
-		return bpf_map_lookup_elem(&mape_out, k) ? 0 : -MAPE_CTR_DROP_TABLE_FULL;
+		/* EEXIST: another CPU won the race and its session serves us, or
+		 * one of a previous epoch is still ending */
+		sp = bpf_map_lookup_elem(&mape_out, k);
+		if (!sp)
+			return -MAPE_CTR_DROP_TABLE_FULL;
+		if (sp->epoch == cfg->epoch)
+			return 0;
+		sess_end_now(sp);
+		return -MAPE_CTR_DROP_STALE;
 	}
 	sp = bpf_map_lookup_elem(&mape_out, k);
 	if (!sp)
 		return -MAPE_CTR_DROP_TABLE_FULL;
-	nat_account(k, ext);
+	nat_account(k, ext, cfg->epoch);
 	host_count(k->int_addr, 1);
-	bpf_timer_init(&sp->timer, &mape_out, CLOCK_MONOTONIC);
-	bpf_timer_set_callback(&sp->timer, sess_expire);
-	bpf_timer_start(&sp->timer, (__u64)sp->timeout * NSEC_PER_SEC, 0);
+	if (sess_arm(sp)) {
+		sp->flags |= MAPE_SESS_NO_TIMER;
+		count(MAPE_CTR_EV_TIMER_LATE, 0);
+		janitor_kick();
+	}
+	/* `up` may have switched epochs since cfg was read: this session
+	 * escaped its sweep, so it ends now (the accounting above is a full
+	 * barrier: the sweep saw it, or we see the new epoch) */
+	cfg = get_cfg();
+	if (cfg && cfg->epoch != sp->epoch)
+		sess_end_now(sp);
 	count(MAPE_CTR_EV_NEW_SESSION, 0);
 	if (overlap)
 		count(MAPE_CTR_EV_OVERLAP, 0);

@@ -522,7 +522,7 @@ class MapeConfig(CStruct):
         ("lan_ifindex", 100, ("array", "u32", MAPE_MAX_LANS)), ("n_lans", 132, "u8"),
         ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
         ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("netns_ino", 184, "u32"),
-        ("max_per_host", 188, "u32"), ("pad3", 192, ("pad", 4)),
+        ("max_per_host", 188, "u32"), ("epoch", 192, "u32"),
     ]
 
 
@@ -541,12 +541,12 @@ MAPE_SESS_FIN_OUT, MAPE_SESS_FIN_IN, MAPE_SESS_RST, MAPE_SESS_FAST = 0x2, 0x4, 0
 
 @_selfcheck
 class MapeSession(CStruct):
-    """struct mape_session: 64 bytes, align 8 (struct bpf_timer: 16 bytes, align 8)."""
-    _size_ = 64
+    """struct mape_session: 72 bytes, align 8 (struct bpf_timer: 16 bytes, align 8)."""
+    _size_ = 72
     _fields_ = [("timer", 0, ("bytes", 16)), ("created_ns", 16, "u64"), ("last_ns", 24, "u64"),
                 ("pkts_out", 32, "u64"), ("pkts_in", 40, "u64"), ("ext_port", 48, "be16"),
                 ("state", 50, "u8"), ("flags", 51, "u8"), ("timeout", 52, "u32"),
-                ("ct_ns", 56, "u64")]
+                ("ct_ns", 56, "u64"), ("epoch", 64, "u32"), ("pad", 68, ("pad", 4))]
 
 
 @_selfcheck
@@ -576,7 +576,7 @@ class MapeBindKey(CStruct):
 class MapeBind(CStruct):
     """struct mape_bind: 8 bytes."""
     _size_ = 8
-    _fields_ = [("ext_port", 0, "be16"), ("pad", 2, ("pad", 2)), ("sessions", 4, "u32")]
+    _fields_ = [("ext_port", 0, "be16"), ("epoch", 2, "u16"), ("sessions", 4, "u32")]
 
 
 @_selfcheck

@@ -50,7 +50,7 @@ MAPECTL = os.path.abspath(os.environ.get("MAPECTL", os.path.join(BUILD, "mapectl
 BPF_OBJ = os.path.join(BUILD, "mape_ce.bpf.o")
 LOADER = os.environ.get("MAPE_PKT_LOADER", "mapectl")
 
-PROGS = ("mape_lan", "mape_wan", "mape_tun", "mape_pass")
+PROGS = ("mape_lan", "mape_wan", "mape_tun", "mape_pass", "mape_sweep")
 NS_PREFIX = "mapetest-pkt-"
 PIN_PREFIX = "mapetest-"
 BPFFS = "/sys/fs/bpf"
@@ -239,8 +239,12 @@ def manual_up(pin_dir):
     b = cfg.bmr
     b.ip6, b.ip6_len, b.ipv4, b.ip4_len = "2001:db8::", 40, "192.0.2.0", 24
     b.ea_len, b.psid_offset, b.psid_len, b.psid = 16, checks.PSID_OFFSET, checks.PSID_LEN, 0
+    cfg.epoch = 1
     m = Map(os.path.join(pin_dir, "mape_cfg"))
-    m.update(0, cfg.pack())
+    m.update(1, cfg.pack())     # entry generation & 1, then switch to it
+    m.close()
+    m = Map(os.path.join(pin_dir, "mape_cfg_sel"))
+    m.update(0, struct.pack("<I", 1))
     m.close()
 
 
@@ -361,12 +365,26 @@ class CE:
         return self._maps[name]
 
     @property
+    def cfg_slot(self):
+        """The entry of mape_cfg the data path reads (struct mape_cfg_sel)."""
+        return struct.unpack("<I", self.map("mape_cfg_sel").lookup(0))[0] & 1
+
+    @property
     def cfg(self):
-        v = self.map("mape_cfg").lookup(0)
-        return MapeConfig.unpack(v)
+        return MapeConfig.unpack(self.map("mape_cfg").lookup(self.cfg_slot))
 
     def set_cfg(self, cfg):
-        self.map("mape_cfg").update(0, cfg.pack())
+        """Overwrite the active configuration in place (tests only: `up`
+        writes the other entry and switches, see switch_cfg)."""
+        self.map("mape_cfg").update(self.cfg_slot, cfg.pack())
+
+    def switch_cfg(self, cfg):
+        """What `up` does: the next generation into the other entry, then
+        mape_cfg_sel switched to it."""
+        gen = struct.unpack("<I", self.map("mape_cfg_sel").lookup(0))[0] + 1
+        cfg.generation = gen
+        self.map("mape_cfg").update(gen & 1, cfg.pack())
+        self.map("mape_cfg_sel").update(0, struct.pack("<I", gen))
 
     def counters(self):
         """{name: (packets, bytes)} summed over CPUs."""
@@ -378,9 +396,12 @@ class CE:
 
     @staticmethod
     def delta(before, after, what=0):
-        """{name: increase} of the counters that changed (what 0: packets, 1: bytes)."""
+        """{name: increase} of the counters that changed (what 0: packets, 1: bytes).
+        session_timer_late is left out: it counts the kernel's timer allocator
+        failing for a moment (frequent on 6.18 under BPF_PROG_TEST_RUN
+        bursts), not a decision of ours; test_timer_late.py tests it."""
         return {n: after[n][what] - before[n][what] for n in COUNTER_NAMES
-                if after[n][what] != before[n][what]}
+                if after[n][what] != before[n][what] and n != "session_timer_late"}
 
     def ctr_delta(self, before, what=0):
         return self.delta(before, self.counters(), what)
@@ -400,10 +421,15 @@ class CE:
         return [(MapeOutKey.unpack(k), MapeSession.unpack(v))
                 for k, v in self.map("mape_out").items()]
 
+    @staticmethod
+    def session_key(proto, int_addr, int_port, rem_addr, rem_port):
+        """The mape_out key (bytes) of a LAN-side tuple."""
+        return MapeOutKey(int_addr=int_addr, int_port=int_port, rem_addr=rem_addr,
+                          rem_port=rem_port, proto=proto).pack()
+
     def session(self, proto, int_addr, int_port, rem_addr, rem_port):
-        k = MapeOutKey(int_addr=int_addr, int_port=int_port, rem_addr=rem_addr,
-                       rem_port=rem_port, proto=proto)
-        v = self.map("mape_out").lookup(k.pack())
+        v = self.map("mape_out").lookup(self.session_key(proto, int_addr, int_port, rem_addr,
+                                                         rem_port))
         return None if v is None else MapeSession.unpack(v)
 
     def in_entries(self):

@@ -83,7 +83,7 @@ MAPS = {
     "mape_in": (bpfsys.MapeInKey, bpfsys.MapeInVal),
     "mape_bind": (bpfsys.MapeBindKey, bpfsys.MapeBind), "mape_ports": (4, bpfsys.MapePort),
     "mape_adf": (bpfsys.MapeAdfKey, 4), "mape_frag": (bpfsys.MapeFragKey, bpfsys.MapeFragVal),
-    "mape_stats": (4, bpfsys.MapeCtr), "mape_hosts": (4, 4),
+    "mape_stats": (4, bpfsys.MapeCtr), "mape_hosts": (4, 4), "mape_cfg_sel": (4, 4),
 }
 
 
