@@ -23,6 +23,7 @@
 #include "lib/xlate.h"
 #include "lib/ip6.h"
 #include "lib/fwd.h"
+#include "lib/partial.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -203,6 +204,13 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 		*v = MAPE_BR_DROP_SPOOFED;
 		return XDP_DROP;
 	}
+	/* every way on is a redirect: a checksum left to offload (a CE on
+	 * this machine) is completed (native); generic XDP keeps the skb's
+	 * CHECKSUM_PARTIAL, which the device completes (partial.h) */
+	if (!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) {
+		*v = MAPE_BR_DROP_TRUNCATED;
+		return XDP_DROP;
+	}
 	if (bpf_xdp_adjust_head(ctx, (int)(p.l3 - ETH_HLEN))) {
 		*v = MAPE_BR_DROP_ENCAP;
 		return XDP_DROP;
@@ -275,7 +283,8 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;	/* routed into mapebr0: mape_brt encapsulates */
 	*v = MAPE_BR_DROP_ENCAP;
-	if (ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, cfg->br_addr, ce) ||
+	if ((!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) ||	/* as in br6 */
+	    ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, cfg->br_addr, ce) ||
 	    put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
 		return XDP_DROP;
 	*v = MAPE_BR_ENCAP_FAST;

@@ -27,6 +27,7 @@
 #include "lib/walk.h"
 #include "lib/frag.h"
 #include "lib/ct.h"
+#include "lib/partial.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -115,9 +116,19 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
 		return XDP_PASS;
 	}
+	/* a checksum left to offload: completed for the redirect (native),
+	 * or the kernel's path, which knows the skb's flag (generic) */
+	rc = l4_partial_settle(ctx, &p, cfg->xdp_skb);
+	if (rc == 1) {
+		count(MAPE_CTR_EV_CSUM_PARTIAL, 0);
+		return XDP_PASS;
+	}
+	if (rc == 2)
+		count(MAPE_CTR_EV_CSUM_COMPLETED, 0);
 	/* From here on the packet is ours: failures are counted drops. */
 	*v = MAPE_CTR_DROP_ENCAP;
-	if (xlate_plain(ctx, CTX_XDP, &p, 0, p.saddr, cfg->ipv4, p.sport, s->ext_port) ||
+	if (rc < 0 ||
+	    xlate_plain(ctx, CTX_XDP, &p, 0, p.saddr, cfg->ipv4, p.sport, s->ext_port) ||
 	    frag_id_fix(ctx, CTX_XDP, &p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, &p))
 		return XDP_DROP;
 	sess_out_touch(cfg, s, &p, now);
@@ -285,6 +296,21 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
  * without a resolved IPv6 next hop the encapsulated packet is handed to the
  * kernel's IPv6 forwarding.
  */
+/*
+ * Hairpin and shared-address packets are always redirected: a checksum
+ * left to offload is completed now (native), or stays partial and is
+ * finished after the translation (generic: returns 1). -1: malformed.
+ */
+static __always_inline int lan_partial(struct xdp_md *ctx, const struct mape_config *cfg,
+				       const struct pkt4 *p)
+{
+	int rc = l4_partial_settle(ctx, p, cfg->xdp_skb);
+
+	if (rc > 0)
+		count(rc == 2 ? MAPE_CTR_EV_CSUM_COMPLETED : MAPE_CTR_EV_CSUM_PARTIAL, 0);
+	return rc == 2 ? 0 : rc;
+}
+
 /* Hairpin delivery of a translated packet to the LAN host int_addr; slow:
  * through the kernel (its firewall decides a new flow). */
 static __noinline int lan_hairpin_out(struct xdp_md *ctx, struct pkt4 *p, __be32 int_addr,
@@ -356,7 +382,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 	struct mape_out_key k;	/* our session, then the hairpin target's */
 	struct mape_session *s;
 	__be16 ext;
-	int rc, slow;
+	int rc, slow, partial;
 
 	out_key_pkt(&k, p);
 	s = sess_get(cfg, &k);
@@ -387,8 +413,11 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
 			return XDP_DROP;
 		}
-		if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
-		    xlate_plain(ctx, CTX_XDP, p, 1, cfg->ipv4, k.int_addr, p->dport, k.int_port))
+		partial = lan_partial(ctx, cfg, p);
+		if (partial < 0 ||
+		    xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
+		    xlate_plain(ctx, CTX_XDP, p, 1, cfg->ipv4, k.int_addr, p->dport, k.int_port) ||
+		    (partial && l4_partial_finish(ctx, p)))
 			return XDP_DROP;
 		return lan_hairpin_out(ctx, p, k.int_addr, slow, v);
 	}
@@ -403,10 +432,14 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		return p->df ? xdp_icmp_error(ctx, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, cfg->mtu) :
 			       XDP_DROP;
 	}
+	partial = lan_partial(ctx, cfg, p);
+	if (partial < 0)
+		return XDP_DROP;
 	if (p->proto == IPPROTO_TCP && (p->tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
 	if (xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
+	    (partial && l4_partial_finish(ctx, p)) ||
 	    frag_id_fix(ctx, CTX_XDP, p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, p))
 		return XDP_DROP;
 	return lan_share_out(ctx, cfg, p, v);
@@ -429,7 +462,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	__be16 port, rport, int_port;
 	__u8 proto;
 	__u64 now;
-	int rc;
+	int rc, partial;
 
 	*v = MAPE_CTR_PASS_NOT_OURS;
 	cfg = get_cfg();
@@ -547,10 +580,12 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
+	/* every way on from here is a redirect: see lan_partial */
+	partial = lan_partial(ctx, cfg, &p);
 	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, cfg->ipv4, int_addr, port,
 					 int_port) :
 			  xlate_plain(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port);
-	if (rc) {
+	if (rc || partial < 0 || (partial && l4_partial_finish(ctx, &p))) {
 		*v = MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}

@@ -271,7 +271,9 @@ struct mape_nh {
 	X(EV_OFFLOADED, "session_offloaded", "flows XDP took over once conntrack saw them established") \
 	X(EV_CT_LOST, "session_ct_lost", "offloaded flows given back: their conntrack entry was gone") \
 	X(EV_STALE_ENDED, "session_stale_ended", "sessions ended because our IPv4 or port set changed") \
-	X(EV_TIMER_LATE, "session_timer_late", "sessions whose expiry timer the kernel could not allocate at once (armed later)")
+	X(EV_TIMER_LATE, "session_timer_late", "sessions whose expiry timer the kernel could not allocate at once (armed later)") \
+	X(EV_CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left to offload (CHECKSUM_PARTIAL) completed in XDP") \
+	X(EV_CSUM_PARTIAL, "csum_partial_kept", "generic XDP: CHECKSUM_PARTIAL packets kept partial for the device")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };

@@ -328,27 +328,25 @@ do_up() {
 	nsx br ip route add default via $INET_BR dev v4
 	nsx inet ip route add 192.0.2.0/24 via $BR_V4 dev br4
 
+	# LAN hosts and servers keep their default offloads (TX checksum and TSO
+	# on: they send CHECKSUM_PARTIAL packets, which the XDP programs complete
+	# or leave to the kernel, see bpf/lib/partial.h).
 	# GRO on every veth end that receives XDP_REDIRECTed frames: a veth drops
-	# redirected frames unless the receiving end runs XDP or has GRO (NAPI) on.
-	# TX checksum offload off where IPv4 traffic starts (LAN hosts, servers):
-	# XDP fixes checksums incrementally, and a CHECKSUM_PARTIAL packet
-	# redirected in XDP would leave with its checksum never completed (this
-	# also turns TSO off there: they send MTU-sized frames).
-	# The ISP's ends: GRO merges the tunnel's TCP segments it receives; with
-	# TX checksum offload and GSO off, they are cut again on the way out with
-	# complete checksums, as on a wire: the XDP programs of the CEs and the BR
-	# see MTU-sized frames, never 64 KB ones or CHECKSUM_PARTIAL ones.
-	STEP="ethtool (GRO on, TX checksum off)"
+	# redirected frames unless the receiving end runs XDP or has GRO (NAPI)
+	# on. This is still a setting the product needs of a veth LAN host in
+	# native mode (docs/operations.md).
+	# The ISP's ends model the wire: GRO merges the tunnel's TCP segments it
+	# receives; with TX checksum offload and GSO off, they are cut again on
+	# the way out with complete checksums, as a real link would carry them.
+	STEP="ethtool (GRO on veth receivers; the ISP's ends as a wire)"
 	for n in h1 h2 h3; do
 		eth_k "$n" eth0 gro on
-		eth_k "$n" eth0 tx off
 	done
 	for n in ce1 ce2 br6; do
 		eth_k isp "$n" gro on
 		eth_k isp "$n" tx off gso off
 	done
 	eth_k inet br4 gro on
-	eth_k inet br4 tx off
 
 	STEP="ISP counters (nft)"
 	isp_nft
