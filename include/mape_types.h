@@ -68,6 +68,9 @@ struct mape_config {
 	__u32 max_per_host;	/* sessions one LAN host may hold (0: no limit) */
 	__u32 epoch;		/* session epoch: bumped when our IPv4 or port set
 				 * changes; sessions of another epoch are ending */
+	__u32 max_ports_host;	/* ports of our set one LAN host may take alone, per
+				 * protocol; beyond, it overlaps (0: no limit) */
+	__u32 pad4;
 };
 
 /*
@@ -80,9 +83,11 @@ struct mape_cfg_sel {
 	__u32 generation;	/* active entry of mape_cfg: generation & 1 */
 };
 
-/* mape_hosts: sessions each LAN host holds (fair sharing), by its IPv4. */
+/* mape_hosts: what each LAN host holds (fair sharing), by its IPv4. */
 struct mape_host {
 	__u32 sessions;
+	__u32 ports[MAPE_P_NUM];	/* ports it took first (mape_port.int_addr), per
+					 * enum mape_proto_idx */
 };
 
 /* mape_fmr: LPM trie over IPv4 destination prefixes -> forwarding rule. */
@@ -253,7 +258,7 @@ struct mape_nh {
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
 	X(DROP_NOT_SYN, "drop_tcp_not_syn", "LAN TCP segment without session and without SYN")  \
 	X(DROP_MARTIAN, "drop_martian", "martian address: inbound source, or hairpin target")  \
-	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions (ICMP 13 sent)") \
+	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions or ports (ICMP 13 sent)") \
 	X(DROP_STALE, "drop_stale_session", "flow of a previous IPv4/port set: its session is ending") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \

@@ -114,6 +114,10 @@ int mape_obj_load(struct bpf_object *obj, const char *dir, char *err)
 
 	libbpf_set_print(libbpf_quiet);
 	bpf_object__for_each_map(map, obj) {
+		/* the compiler's constant sections (.rodata*) are per load, and
+		 * bpffs refuses their names: only our maps are shared and pinned */
+		if (bpf_map__is_internal(map))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		bpf_map__set_pin_path(map, path);
 	}

@@ -491,6 +491,10 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	for (int p = 0; p < MAPE_P_NUM; p++)
 		json_object_object_add(sess, proto_names[p],
 				       json_object_new_int64(st->per_proto[p]));
+	json_object_object_add(sess, "max", json_object_new_int64(cfg->max_sessions));
+	json_object_object_add(sess, "max_per_host", json_object_new_int64(cfg->max_per_host));
+	json_object_object_add(sess, "max_ports_per_host",
+			       json_object_new_int64(cfg->max_ports_host));
 	json_object_object_add(o, "sessions", sess);
 
 	for (int p = 0; p < MAPE_P_NUM; p++) {
@@ -589,6 +593,9 @@ static void status_text(const struct mape_config *cfg, const struct status *st,
 	printf("FMRs:        %u\n", st->fmrs);
 	printf("sessions:    %u (TCP %u, UDP %u, ICMP %u)\n", st->sessions,
 	       st->per_proto[MAPE_P_TCP], st->per_proto[MAPE_P_UDP], st->per_proto[MAPE_P_ICMP]);
+	printf("limits:      %u sessions, per LAN host %u sessions and %u ports alone%s\n",
+	       cfg->max_sessions, cfg->max_per_host, cfg->max_ports_host,
+	       cfg->max_per_host && cfg->max_ports_host ? "" : " (0: no limit)");
 	printf("port usage:\n");
 	for (int p = 0; p < MAPE_P_NUM; p++) {
 		const struct port_usage *u = &st->usage[p];
@@ -854,7 +861,28 @@ static struct sess_times sess_times(const struct sess *s, __u64 now)
 	return t;
 }
 
-static void sessions_json(const struct sess *v, size_t n, __u64 now)
+/* The FLAGS column: in (opened from outside), fast (carried by XDP: conntrack
+ * saw it established), no-timer (waiting for its expiry timer), ending (of a
+ * previous IPv4/port set). */
+static void sess_flags(const struct sess *s, __u32 epoch, char *buf, size_t len)
+{
+	static const struct {
+		__u8 flag;
+		const char *name;
+	} names[] = { { MAPE_SESS_INBOUND, "in" }, { MAPE_SESS_FAST, "fast" },
+		      { MAPE_SESS_NO_TIMER, "no-timer" } };
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (s->val.flags & names[i].flag)
+			at += snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? "," : "",
+				       names[i].name);
+	if (s->val.epoch != epoch)
+		snprintf(buf + at, at < len ? len - at : 0, "%sending", at ? "," : "");
+}
+
+static void sessions_json(const struct sess *v, size_t n, __u64 now, __u32 epoch)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	char ia[16], ra[16], pb[8];
@@ -879,6 +907,9 @@ static void sessions_json(const struct sess *v, size_t n, __u64 now)
 				       json_object_new_boolean(s->val.flags & MAPE_SESS_INBOUND));
 		json_object_object_add(e, "fast",
 				       json_object_new_boolean(s->val.flags & MAPE_SESS_FAST));
+		json_object_object_add(e, "no_timer",
+				       json_object_new_boolean(s->val.flags & MAPE_SESS_NO_TIMER));
+		json_object_object_add(e, "ending", json_object_new_boolean(s->val.epoch != epoch));
 		json_object_object_add(e, "age", json_object_new_uint64(t.age));
 		json_object_object_add(e, "idle", json_object_new_uint64(t.idle));
 		json_object_object_add(e, "timeout", json_object_new_int64(s->val.timeout));
@@ -891,7 +922,7 @@ static void sessions_json(const struct sess *v, size_t n, __u64 now)
 	print_json(o);
 }
 
-static void sessions_text(const struct sess *v, size_t n, __u64 now,
+static void sessions_text(const struct sess *v, size_t n, __u64 now, __u32 epoch,
 			  const struct port_usage *u)
 {
 	char ia[24], ra[24], pb[8];
@@ -902,13 +933,9 @@ static void sessions_text(const struct sess *v, size_t n, __u64 now,
 		const struct sess *s = &v[i];
 		struct sess_times t = sess_times(s, now);
 		const char *state = state_name(s);
-		char fl[8];
+		char fl[32];
 
-		/* in: opened from outside; fast: carried by XDP (conntrack saw it established) */
-		snprintf(fl, sizeof(fl), "%s%s%s", s->val.flags & MAPE_SESS_INBOUND ? "in" : "",
-			 (s->val.flags & (MAPE_SESS_INBOUND | MAPE_SESS_FAST)) ==
-				 (MAPE_SESS_INBOUND | MAPE_SESS_FAST) ? "," : "",
-			 s->val.flags & MAPE_SESS_FAST ? "fast" : "");
+		sess_flags(s, epoch, fl, sizeof(fl));
 		fmt_be32(s->key.int_addr, ia, sizeof(ia));
 		snprintf(ia + strlen(ia), sizeof(ia) - strlen(ia), ":%u", ntohs(s->key.int_port));
 		fmt_be32(s->key.rem_addr, ra, sizeof(ra));
@@ -964,10 +991,10 @@ int cmd_sessions(int argc, char **argv)
 			free(v);
 			return mape_errorf("%s", err);
 		}
-		sessions_text(v, n, now_ns(), usage);
+		sessions_text(v, n, now_ns(), cfg.epoch, usage);
 		usage_free(usage);
 	} else {
-		sessions_json(v, n, now_ns());
+		sessions_json(v, n, now_ns(), cfg.epoch);
 	}
 	free(v);
 	return 0;

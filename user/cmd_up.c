@@ -35,7 +35,7 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST,
 };
 
 static const char up_usage[] =
@@ -45,7 +45,7 @@ static const char up_usage[] =
 	"         [--tun NAME] [--filtering address|endpoint] [--pin-dir DIR]\n"
 	"         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
 	"         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
-	"         [--max-sessions-per-host N]\n"
+	"         [--max-sessions-per-host N] [--max-ports-per-host N]\n"
 	"\n"
 	"  --wan IF          IPv6 uplink; the CE address is added to it\n"
 	"  --lan IF          LAN interface (repeat for several, at most 8)\n"
@@ -59,6 +59,10 @@ static const char up_usage[] =
 	"  --max-sessions-per-host N\n"
 	"                    sessions one LAN host may hold (default: a quarter of\n"
 	"                    --max-sessions; 0: no limit)\n"
+	"  --max-ports-per-host N\n"
+	"                    ports of the set one LAN host may take alone, per protocol;\n"
+	"                    beyond, its new flows share ports in use (default: half\n"
+	"                    the set; 0: no limit)\n"
 	"  --pin-dir DIR     where maps and programs are pinned (default " MAPE_PIN_DIR ")\n"
 	"  rule options      as for mapectl calc (see mapectl calc --help)\n";
 
@@ -67,7 +71,8 @@ struct up_opts {
 	const char *wan, *lans[MAPE_MAX_LANS], *pin_dir, *tun;
 	int n_lans, xdp_skb;
 	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions, max_per_host;
-	int per_host_given;
+	unsigned long max_ports_host;
+	int per_host_given, ports_host_given;
 };
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
@@ -88,6 +93,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 		{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
 		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
 		{ "max-sessions-per-host", required_argument, NULL, OPT_MAX_PER_HOST },
+		{ "max-ports-per-host", required_argument, NULL, OPT_MAX_PORTS_HOST },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -191,6 +197,12 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 					    &o->max_per_host, err))
 				return -EINVAL;
 			o->per_host_given = 1;
+			break;
+		case OPT_MAX_PORTS_HOST:
+			if (mape_parse_uint("--max-ports-per-host", optarg, 65536,
+					    &o->max_ports_host, err))
+				return -EINVAL;
+			o->ports_host_given = 1;
 			break;
 		default:
 			return 2;	/* usage error, reported by cmd_up */
@@ -317,6 +329,11 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 
 	if (!res->has_br) {
 		snprintf(err, MAPE_ERRLEN, "no BR address: give --br (or br= in the rule)");
+		return -EINVAL;
+	}
+	if (o->ports_host_given && o->max_ports_host > mape_ps_count(&res->ps)) {
+		snprintf(err, MAPE_ERRLEN, "bad --max-ports-per-host '%lu': more than the %u ports "
+			 "of the set", o->max_ports_host, mape_ps_count(&res->ps));
 		return -EINVAL;
 	}
 	if (res->ipv4_len != 32) {
@@ -459,6 +476,9 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	cfg.to_icmp = o->to[3];
 	cfg.icmp_rate = o->icmp_rate;
 	cfg.max_per_host = o->max_per_host;
+	/* default: half the set, so that one host cannot take every free port */
+	cfg.max_ports_host = o->ports_host_given ? o->max_ports_host :
+			     (cfg.port_count + 1) / 2;
 	cfg.generation = have_old ? old->generation + 1 : 1;
 	/* sessions stay valid unless our IPv4 or port set changes */
 	new_epoch = have_old && (old->ipv4 != htonl(res->ipv4) ||

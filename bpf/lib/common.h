@@ -80,6 +80,11 @@ static __always_inline __u32 ctx_len(void *ctx, const int xdp)
  * keep ranges on variable packet offsets (it gives up near 64 KiB). */
 #define PKT_OFF_MAX 0x3ff
 
+/* Make v opaque to the compiler: a bound checked before stays as a mask after
+ * (clang drops `off & PKT_OFF_MAX` after `off > PKT_OFF_MAX` was excluded,
+ * and 6.1's verifier then loses the bound across a spill). */
+#define BARRIER_VAR(v) asm volatile("" : "+r"(v))
+
 /* Bounds check of len bytes at p; the verifier's view of packet access. */
 #define PKT_OK(p, len, end) ((void *)(p) + (len) <= (end))
 

@@ -57,6 +57,21 @@ static __always_inline __u32 state_timeout(const struct mape_config *cfg, __u8 p
 	return proto == IPPROTO_UDP ? cfg->to_udp : cfg->to_icmp;
 }
 
+/* Add delta to the ports of protocol pi that LAN host `host` took first. */
+static __always_inline void host_ports(__be32 host, __u32 pi, int delta)
+{
+	struct mape_host one = {}, *h = bpf_map_lookup_elem(&mape_hosts, &host);
+
+	if (pi >= MAPE_P_NUM)
+		return;
+	if (h) {
+		__sync_fetch_and_add(&h->ports[pi], delta);
+	} else if (delta > 0) {
+		one.ports[pi] = 1;
+		bpf_map_update_elem(&mape_hosts, &host, &one, BPF_NOEXIST);
+	}
+}
+
 /* Release everything a session owns except its mape_out entry. */
 static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext)
 {
@@ -75,6 +90,7 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 	if (pt && __sync_fetch_and_add(&pt->sessions, -1) == 1) {
 		__u32 pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
 
+		host_ports(pt->int_addr, pi, -1);
 		pt->shared = 0;
 		pt->int_addr = 0;
 		pt->int_port = 0;
@@ -92,12 +108,26 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 /* Add delta to the sessions LAN host `host` holds (fair sharing). */
 static __always_inline void host_count(__be32 host, int delta)
 {
-	struct mape_host one = { .sessions = 1 }, *h = bpf_map_lookup_elem(&mape_hosts, &host);
+	struct mape_host one = {}, *h = bpf_map_lookup_elem(&mape_hosts, &host);
 
-	if (h)
+	if (h) {
 		__sync_fetch_and_add(&h->sessions, delta);
-	else if (delta > 0)
+	} else if (delta > 0) {
+		one.sessions = 1;	/* set here: a constant would go to .rodata */
 		bpf_map_update_elem(&mape_hosts, &host, &one, BPF_NOEXIST);
+	}
+}
+
+/* Has LAN host `host` taken its share of free ports of protocol pi? Then
+ * it overlaps on ports in use instead (the router itself has no limit). */
+static __always_inline int host_ports_full(const struct mape_config *cfg, __be32 host, __u32 pi)
+{
+	struct mape_host *h;
+
+	if (!cfg->max_ports_host || host == cfg->ipv4 || pi >= MAPE_P_NUM)
+		return 0;
+	h = bpf_map_lookup_elem(&mape_hosts, &host);
+	return h && h->ports[pi] >= cfg->max_ports_host;
 }
 
 /* Does LAN host `host` hold its share already? The router's own traffic
@@ -237,6 +267,7 @@ struct port_search {
 	struct mape_portset ps;	/* a copy: callbacks see only the stack */
 	__u32 count, start;
 	__u8 proto, overlap;	/* overlap: search tuple-unique instead of free */
+	__u8 busy_only;		/* overlap only on ports in use (the host has its share) */
 	__be32 rem_addr;
 	__be16 rem_port;
 	__be16 found;		/* network order; 0 = none */
@@ -253,6 +284,12 @@ static long port_search_step(__u32 i, struct port_search *st)
 		idx -= st->count;
 	port = bpf_htons(mape_ps_port(&st->ps, idx));
 	if (st->overlap) {
+		if (st->busy_only) {
+			slot = port_slot(st->proto, port);
+			pt = bpf_map_lookup_elem(&mape_ports, &slot);
+			if (!pt || !pt->sessions)
+				return 0;
+		}
 		in_key_of(&ik, st->proto, port, st->rem_addr, st->rem_port);
 		if (bpf_map_lookup_elem(&mape_in, &ik))
 			return 0;
@@ -277,8 +314,9 @@ static __always_inline int tuple_free(__u8 proto, __be16 port, __be32 rem, __be1
 
 /*
  * Choose the external port for a new session (policy above). Returns the
- * port (network order) or 0; *overlap tells whether it is shared. Inlined
- * into nat_create: one frame less on the deepest chain (see "Stack").
+ * port (network order) or 0; *overlap tells whether it is shared (1), or,
+ * with 0 returned, that the host's share of ports was the limit (2).
+ * Inlined into nat_create: one frame less on the deepest chain.
  */
 static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const struct mape_out_key *k,
 				      int *overlap)
@@ -295,15 +333,22 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	if (b && b->epoch == (__u16)cfg->epoch &&
 	    tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
 		return b->ext_port;	/* endpoint-independent mapping */
+	if (!st.count)
+		return 0;
+	st.start = bpf_get_prandom_u32() % st.count;
+	if (host_ports_full(cfg, k->int_addr, pi)) {
+		/* its share of free ports taken: it shares ports in use */
+		st.overlap = st.busy_only = 1;
+		bpf_loop(st.count, port_search_step, &st, 0);
+		*overlap = st.found ? 1 : 2;
+		return st.found;
+	}
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(k->int_port)) >= 0) {
 		slot = port_slot(k->proto, k->int_port);
 		pt = bpf_map_lookup_elem(&mape_ports, &slot);
 		if (pt && !pt->sessions)
 			return k->int_port;	/* keep the port when we can */
 	}
-	if (!st.count)
-		return 0;
-	st.start = bpf_get_prandom_u32() % st.count;
 	/* a full set (every port has sessions) has nothing free to find */
 	if (!used || *used < st.count) {
 		bpf_loop(st.count, port_search_step, &st, 0);
@@ -335,6 +380,7 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 			pt->int_addr = k->int_addr;
 			pt->int_port = k->int_port;
 			pt->shared = 0;
+			host_ports(k->int_addr, pi, 1);
 			if (used)
 				__sync_fetch_and_add(used, 1);
 		} else if (pt->int_addr != k->int_addr || pt->int_port != k->int_port) {
@@ -376,7 +422,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (!ext)
 		ext = (__be16)nat_pick_port(cfg, k, &overlap);
 	if (!ext)
-		return -MAPE_CTR_DROP_EXHAUSTED;
+		return overlap == 2 ? -MAPE_CTR_DROP_HOST_LIMIT : -MAPE_CTR_DROP_EXHAUSTED;
 	__builtin_memset(s, 0, sizeof(*s));
 	s->created_ns = s->last_ns = bpf_ktime_get_coarse_ns();
 	s->ext_port = ext;

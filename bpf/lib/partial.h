@@ -54,12 +54,13 @@ static __always_inline int l4_pseudo_csum_off(const struct pkt4 *p)
 /* The folded pseudo-header sum (RFC 793/768) of the packet as it is now. */
 static __always_inline int l4_pseudo_sum(struct xdp_md *ctx, const struct pkt4 *p, __u16 *out)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	__u32 *ip, s;
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
+	__u32 *ip, s, off = p->l3;
 
-	if (p->l3 > PKT_OFF_MAX)
+	if (off > PKT_OFF_MAX)
 		return -1;
-	ip = data + (p->l3 & PKT_OFF_MAX);
+	BARRIER_VAR(off);
+	ip = data + (off & PKT_OFF_MAX);
 	if (!PKT_OK(ip, 20, end))
 		return -1;
 	s = (ip[3] & 0xffff) + (ip[3] >> 16) + (ip[4] & 0xffff) + (ip[4] >> 16);
@@ -70,11 +71,12 @@ static __always_inline int l4_pseudo_sum(struct xdp_md *ctx, const struct pkt4 *
 
 static __always_inline __u16 *l4_csum_ptr(struct xdp_md *ctx, int off)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
 	__u16 *c;
 
 	if (off < 0 || off > PKT_OFF_MAX)
 		return NULL;
+	BARRIER_VAR(off);
 	c = data + (off & PKT_OFF_MAX);
 	return PKT_OK(c, 2, end) ? c : NULL;
 }
@@ -102,8 +104,9 @@ static long l4sum_step(__u32 i, struct l4sum *st)
 	n = st->end - off;
 	if (n > L4SUM_CHUNK)
 		n = L4SUM_CHUNK;
-	if (n < 1)
-		return 1;
+	/* 1..L4SUM_CHUNK, in a form every verifier sees (n is 1..512 here) */
+	BARRIER_VAR(n);
+	n = ((n - 1) & (L4SUM_CHUNK - 1)) + 1;
 	/* the bytes after the last one up to a multiple of 4 count as zeros */
 	*(__u32 *)&b->bytes[n & (L4SUM_CHUNK - 4)] = 0;
 	*(__u32 *)&b->bytes[L4SUM_CHUNK] = 0;

@@ -488,6 +488,49 @@ def test_spoofed_to_br(lab):
 
 # ---------------------------------------------------------------- mapectl up again / down + up
 
+# UDP flows from many sockets (in batches: the descriptor limit), each from its
+# own source port to its own destination port: every one a new endpoint
+UDP_FLOOD = r'''
+import socket, sys
+dst, n, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sent = 0
+for start in range(0, n, 500):
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(min(500, n - start))]
+    for i, s in enumerate(socks):
+        try:
+            s.sendto(b"flood", (dst, base + start + i))
+            sent += 1
+        except OSError:
+            pass
+    for s in socks:
+        s.close()
+print(sent)
+'''
+
+
+def test_one_host_floods_another_still_works(lab):
+    """h1 opens 3000 UDP flows at once; it may take only its share of the free
+    ports (--max-ports-per-host, by default half the set) and overlaps beyond
+    it, so free ports remain for h2, whose new UDP and TCP flows work."""
+    before = lab.status("ce1")
+    share = before["sessions"]["max_ports_per_host"]
+    total = before["port_usage"]["udp"]["total"]
+    r = lab.run("h1", PY, "-c", UDP_FLOOD, lab.WEB, "3000", "20000", timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "3000", out(r)
+    time.sleep(1)
+    st = lab.status("ce1")
+    used = st["port_usage"]["udp"]["used"]
+    assert st["sessions"]["udp"] >= 2900, f"the flood made too few sessions: {st['sessions']}"
+    assert used <= share + before["port_usage"]["udp"]["used"], \
+        f"h1 took {used} UDP ports of {total}, its share is {share}"
+    assert used < total
+    name = lab.DNS_NAMES.split()[0].split("=")[0]
+    r = lab.py("h2", "dnsq.py", name, "--server", lab.WEB, "--timeout", "3", timeout=10)
+    assert r.returncode == 0, f"h2's DNS query during h1's flood:\n{out(r)}\n{lab.diag()}"
+    r = lab.run("h2", "curl", "-sS", "-m", "5", "-o", "/dev/null", f"http://{lab.WEB}/", timeout=10)
+    assert r.returncode == 0, f"h2's curl during h1's flood:\n{out(r)}\n{lab.diag()}"
+
+
 def test_reup_same_input_keeps_sessions(lab):
     """`mapectl up` again with the same input: open connections survive."""
     burst = lab.popen_py("h1", "conn_burst.py", "run", lab.WEB, "--ports", lab.BURST_PORTS,

@@ -509,8 +509,8 @@ MAPE_FILTER_ADDR, MAPE_FILTER_ENDPOINT = 0, 1
 
 @_selfcheck
 class MapeConfig(CStruct):
-    """struct mape_config: 196 bytes, align 4."""
-    _size_ = 196
+    """struct mape_config: 204 bytes, align 4."""
+    _size_ = 204
     _fields_ = [
         ("ce_addr", 0, "ip6"), ("br_addr", 16, "ip6"), ("ipv4", 32, "ip4"),
         ("ps", 36, MapePortset), ("port_count", 40, "u32"), ("iid", 44, "u8"),
@@ -522,7 +522,8 @@ class MapeConfig(CStruct):
         ("lan_ifindex", 100, ("array", "u32", MAPE_MAX_LANS)), ("n_lans", 132, "u8"),
         ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
         ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("netns_ino", 184, "u32"),
-        ("max_per_host", 188, "u32"), ("epoch", 192, "u32"),
+        ("max_per_host", 188, "u32"), ("epoch", 192, "u32"), ("max_ports_host", 196, "u32"),
+        ("pad4", 200, ("pad", 4)),
     ]
 
 

@@ -67,7 +67,7 @@ def test_mirror_roundtrip():
                           tun_mac="02:00:00:00:00:aa", lan_ifindex=[1, 2, 3, 4, 5, 6, 7, 8])
     c.ps.psid, c.bmr.ipv4 = 0x34, "192.0.2.0"
     b = c.pack()
-    assert len(b) == bpfsys.MapeConfig._size_ == 196
+    assert len(b) == bpfsys.MapeConfig._size_ == 204
     assert b[32:36] == bytes([192, 0, 2, 18])           # __be32: network order
     assert b[136 + 32:136 + 36] == (0xc0000200).to_bytes(4, "little")  # host-order u32
     assert bpfsys.MapeConfig.unpack(b) == c
@@ -83,7 +83,7 @@ MAPS = {
     "mape_in": (bpfsys.MapeInKey, bpfsys.MapeInVal),
     "mape_bind": (bpfsys.MapeBindKey, bpfsys.MapeBind), "mape_ports": (4, bpfsys.MapePort),
     "mape_adf": (bpfsys.MapeAdfKey, 4), "mape_frag": (bpfsys.MapeFragKey, bpfsys.MapeFragVal),
-    "mape_stats": (4, bpfsys.MapeCtr), "mape_hosts": (4, 4), "mape_cfg_sel": (4, 4),
+    "mape_stats": (4, bpfsys.MapeCtr), "mape_hosts": (4, 16), "mape_cfg_sel": (4, 4),
 }
 
 

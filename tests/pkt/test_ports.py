@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Port allocation over the whole set, port overlapping (RFC 7857 s3.2) and
 exhaustion, with the 252-port RFC 7597 example set: mape_tun is run in a
-loop (BPF_PROG_TEST_RUN), one new internal endpoint per packet.
+loop (BPF_PROG_TEST_RUN), one new internal endpoint per packet, with the
+per-host share of ports off.
 """
 import pytest
 import time
@@ -18,6 +19,15 @@ from pktutil import (HOST, IPV4, P_TCP, P_UDP, REMOTE, REMOTE2, TC_ACT_REDIRECT,
 
 N = len(checks.PORT_SET)
 BASE = 10000        # internal ports 10000.. (none of them in the set: never kept)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def whole_set_for_one_host(ce_session):
+    """These tests give the whole set to one LAN host: no per-host share of
+    ports (test_fair.py tests the share)."""
+    ce_session.reup(["--max-ports-per-host", "0"])
+    yield
+    ce_session.reup()
 
 
 def reset_icmp_bucket(ce):
