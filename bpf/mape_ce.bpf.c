@@ -116,6 +116,10 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
 		return XDP_PASS;
 	}
+	if (!xmit_ok(cfg, nh->ifindex)) {
+		count(MAPE_CTR_EV_TO_KERNEL_XMIT, 0);
+		return XDP_PASS;
+	}
 	/* a checksum left to offload: completed for the redirect (native),
 	 * or the kernel's path, which knows the skb's flag (generic) */
 	rc = l4_partial_settle(ctx, &p, cfg->xdp_skb);
@@ -220,6 +224,10 @@ static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, int slow,
 	if (!nh) {
 		count(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? MAPE_CTR_EV_TO_KERNEL_NEIGH :
 							MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
+		goto slow;
+	}
+	if (!xmit_ok(cfg, nh->ifindex)) {
+		count(MAPE_CTR_EV_TO_KERNEL_XMIT, 0);
 		goto slow;
 	}
 	if (ttl_dec(ctx, CTX_XDP, &p) || put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IP)) {
@@ -332,6 +340,10 @@ static __noinline int lan_hairpin_out(struct xdp_md *ctx, struct pkt4 *p, __be32
 		return XDP_DROP;
 	}
 	*v = MAPE_CTR_HAIRPIN;
+	if (!slow && rc == BPF_FIB_LKUP_RET_SUCCESS && !xmit_ok(cfg, f.ifindex)) {
+		count(MAPE_CTR_EV_TO_KERNEL_XMIT, 0);
+		slow = 1;
+	}
 	if (slow || rc != BPF_FIB_LKUP_RET_SUCCESS || p->ttl <= 1) {
 		/* The kernel forwards it to the host: it enters as if received on
 		 * the tunnel (from our own IPv4: accept_local is set there). */
@@ -361,11 +373,13 @@ static __noinline int lan_share_out(struct xdp_md *ctx, const struct mape_config
 	if (xdp_encap6(ctx, p->tot_len, cfg->ce_addr, dst6))
 		return XDP_DROP;
 	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p->tot_len + IPV6_HLEN);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && !xmit_ok(cfg, f.ifindex))
+		rc = -1;	/* the WAN veth's peer would drop XDP frames */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		/* the kernel's IPv6 forwarding resolves the next hop: the
 		 * packet enters it on the tunnel interface */
 		*v = MAPE_CTR_OUT_TO_KERNEL;
-		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
+		count(rc < 0 ? MAPE_CTR_EV_TO_KERNEL_XMIT : MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
 		if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IPV6))
 			return XDP_DROP;
 		return bpf_redirect(cfg->tun_peer_ifindex, 0);

@@ -70,8 +70,12 @@ struct mape_config {
 				 * changes; sessions of another epoch are ending */
 	__u32 max_ports_host;	/* ports of our set one LAN host may take alone, per
 				 * protocol; beyond, it overlaps (0: no limit) */
-	__u32 pad4;
+	__u32 no_xdp_xmit;	/* native XDP must not redirect into these (veths whose
+				 * peer would drop XDP frames): bit i lan_ifindex[i],
+				 * MAPE_NOXMIT_WAN the WAN */
 };
+
+#define MAPE_NOXMIT_WAN 0x80000000u
 
 /*
  * mape_cfg holds two configurations: `up` writes the one the data path is
@@ -278,7 +282,8 @@ struct mape_nh {
 	X(EV_STALE_ENDED, "session_stale_ended", "sessions ended because our IPv4 or port set changed") \
 	X(EV_TIMER_LATE, "session_timer_late", "sessions whose expiry timer the kernel could not allocate at once (armed later)") \
 	X(EV_CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left to offload (CHECKSUM_PARTIAL) completed in XDP") \
-	X(EV_CSUM_PARTIAL, "csum_partial_kept", "generic XDP: CHECKSUM_PARTIAL packets kept partial for the device")
+	X(EV_CSUM_PARTIAL, "csum_partial_kept", "generic XDP: CHECKSUM_PARTIAL packets kept partial for the device") \
+	X(EV_TO_KERNEL_XMIT, "to_kernel_veth", "to the kernel: the target veth's peer cannot take XDP frames (no GRO/XDP)")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };

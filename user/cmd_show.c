@@ -229,6 +229,7 @@ struct xdp_att {
 struct iface {
 	__u32 ifindex;
 	int has_name;
+	int via_kernel;		/* native XDP does not redirect into it (no_xdp_xmit) */
 	char name[IF_NAMESIZE];
 	struct xdp_att xdp;
 };
@@ -414,10 +415,13 @@ static int read_status(const char *dir, const struct mape_config *cfg, struct st
 	if (ret)
 		return ret;
 	query_iface(&st->wan, cfg->wan_ifindex);
+	st->wan.via_kernel = !!(cfg->no_xdp_xmit & MAPE_NOXMIT_WAN);
 	query_iface(&st->tun, cfg->tun_ifindex);
 	query_iface(&st->tun_peer, cfg->tun_peer_ifindex);
-	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++)
+	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++) {
 		query_iface(&st->lans[i], cfg->lan_ifindex[i]);
+		st->lans[i].via_kernel = !!(cfg->no_xdp_xmit & (1u << i));
+	}
 	st->has_tc = query_tc(cfg->tun_ifindex, st->tc_prog, sizeof(st->tc_prog));
 	return 0;
 }
@@ -445,6 +449,8 @@ static json_object *iface_json(const struct iface *ifc)
 		json_object_object_add(x, "mode", json_object_new_string(ifc->xdp.mode));
 	}
 	json_object_object_add(o, "xdp", x);
+	/* false: a veth whose peer cannot take XDP frames, reached via the kernel */
+	json_object_object_add(o, "xdp_redirect", json_object_new_boolean(!ifc->via_kernel));
 	return o;
 }
 
@@ -527,6 +533,8 @@ static void print_iface(const char *label, const struct iface *ifc, const char *
 		printf("none");
 	if (tc)
 		printf(", TC egress %s", tc);
+	if (ifc->via_kernel)
+		printf(", reached via the kernel (veth peer without GRO/XDP)");
 	putchar('\n');
 }
 

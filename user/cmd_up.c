@@ -30,6 +30,7 @@
 #include "netcfg.h"
 #include "attach.h"
 #include "pin.h"
+#include "veth.h"
 #include "mape_ce.skel.h"
 
 enum {
@@ -264,6 +265,42 @@ static int sweep_sessions(struct mape_ce *skel, int new_epoch, char *err)
 	return (int)res[0];
 }
 
+/*
+ * Native XDP redirects into the WAN and the LANs. Into a veth whose peer
+ * has neither GRO nor an XDP program, the frames would be dropped: such a
+ * target is reached through the kernel instead (mape_config.no_xdp_xmit),
+ * and `up` says how to have the fast path. Generic XDP transmits skbs and
+ * has no such limit.
+ */
+static __u32 xmit_targets(const struct up_opts *o)
+{
+	const char *names[MAPE_MAX_LANS + 1];
+	char desc[400];
+	__u32 mask = 0;
+	int n = 0;
+
+	for (int i = 0; i < o->n_lans && i < MAPE_MAX_LANS; i++)
+		names[n++] = o->lans[i];
+	names[n++] = o->wan;
+	for (int i = 0; i < n; i++) {
+		int ok = mape_xdp_xmit_ok(names[i], desc, sizeof(desc));
+
+		if (ok > 0)
+			continue;
+		mask |= i == n - 1 ? MAPE_NOXMIT_WAN : 1u << i;
+		if (ok == 0)
+			fprintf(stderr, "notice: %s is a veth whose peer %s has neither GRO nor an "
+				"XDP program: traffic into %s goes through the kernel (ethtool -K "
+				"on the peer: gro on, then up again, gives it the XDP fast path)\n",
+				names[i], desc, names[i]);
+		else
+			fprintf(stderr, "notice: %s is a veth whose peer (%s) could not be "
+				"checked (%s): traffic into %s goes through the kernel\n",
+				names[i], desc, strerror(-ok), names[i]);
+	}
+	return mask;
+}
+
 /* Store the forwarding rules: new and changed ones first, then the others
  * removed, so that a rule kept across `up` is never missing. */
 static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *err)
@@ -491,6 +528,8 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	for (int i = 0; i < o->n_lans; i++)
 		cfg.lan_ifindex[i] = if_nametoindex(o->lans[i]);
 	cfg.xdp_skb = o->xdp_skb;
+	if (!o->xdp_skb)
+		cfg.no_xdp_xmit = xmit_targets(o);
 	cfg.bmr = res->bmr;
 	cfg.max_sessions = o->max_sessions;
 	cfg.netns_ino = mape_netns_ino();

@@ -15,7 +15,8 @@
 #define ETH_P_IPV6 0x86DD
 #define ETH_ALEN 6
 #define ETH_HLEN 14
-#define EBUSY 16	/* errno, as helpers return it negated */
+#define EBUSY 16	/* errnos, as helpers return them negated */
+#define EEXIST 17
 #define IP_DF 0x4000
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff

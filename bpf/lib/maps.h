@@ -173,6 +173,22 @@ static __always_inline void count(__u32 ctr, __u32 bytes)
 	}
 }
 
+/* May native XDP redirect into ifindex? Not into a LAN or WAN veth whose
+ * peer would drop the frames (no GRO, no XDP there: see user/veth.c). */
+static __always_inline int xmit_ok(const struct mape_config *cfg, __u32 ifindex)
+{
+	__u32 m = cfg->no_xdp_xmit;
+
+	if (!m)
+		return 1;
+	if ((m & MAPE_NOXMIT_WAN) && ifindex == cfg->wan_ifindex)
+		return 0;
+	for (int i = 0; i < MAPE_MAX_LANS; i++)
+		if ((m & (1u << i)) && cfg->lan_ifindex[i] == ifindex)
+			return 0;
+	return 1;
+}
+
 /* The active configuration, or NULL when the data path is not set up. */
 static __always_inline struct mape_config *get_cfg(void)
 {

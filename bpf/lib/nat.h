@@ -410,7 +410,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	struct mape_session *s, *sp;
 	struct mape_in_key ik;
 	__be16 ext = (__be16)ext_arg;
-	int overlap = 0;
+	int overlap = 0, rc;
 	__u32 zero = 0;
 
 	/* the new value is built in a per-CPU scratch entry, not on the stack */
@@ -434,13 +434,14 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (bpf_map_update_elem(&mape_in, &ik, &iv, BPF_NOEXIST))
 		return bpf_map_lookup_elem(&mape_in, &ik) ? -MAPE_CTR_DROP_EXHAUSTED :
 							    -MAPE_CTR_DROP_TABLE_FULL;
-	if (bpf_map_update_elem(&mape_out, k, s, BPF_NOEXIST)) {
+	rc = bpf_map_update_elem(&mape_out, k, s, BPF_NOEXIST);
+	if (rc) {
 		bpf_map_delete_elem(&mape_in, &ik);
 		/* EEXIST: another CPU won the race and its session serves us, or
-		 * one of a previous epoch is still ending */
+		 * one of a previous epoch is still ending (or ended just now) */
 		sp = bpf_map_lookup_elem(&mape_out, k);
 		if (!sp)
-			return -MAPE_CTR_DROP_TABLE_FULL;
+			return rc == -EEXIST ? -MAPE_CTR_DROP_STALE : -MAPE_CTR_DROP_TABLE_FULL;
 		if (sp->epoch == cfg->epoch)
 			return 0;
 		sess_end_now(sp);

@@ -102,7 +102,8 @@ def decided(lab, r, allowed, what):
         assert r.returncode == 0, f"the accepted {what} failed:\n{out(r)}\n{lab.diag()}"
     else:
         assert r.returncode != 0, \
-            f"the {what}, which the ruleset does not accept, got through:\n{out(r)}"
+            f"the {what}, which the ruleset does not accept, got through:\n{out(r)}\n" \
+            f"{lab.mapectl('ce1', 'sessions', '--pin-dir', lab.pin('ce1')).stdout}\n{lab.diag()}"
 
 
 def serve_h1(lab, port, punch=None):

@@ -523,7 +523,7 @@ class MapeConfig(CStruct):
         ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
         ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("netns_ino", 184, "u32"),
         ("max_per_host", 188, "u32"), ("epoch", 192, "u32"), ("max_ports_host", 196, "u32"),
-        ("pad4", 200, ("pad", 4)),
+        ("no_xdp_xmit", 200, "u32"),
     ]
 
 

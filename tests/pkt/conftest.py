@@ -356,6 +356,7 @@ class CE:
         for p in self.progs.values():
             p.close()
         self.progs = {p: Prog(os.path.join(self.pin_dir, p)) for p in PROGS}
+        self.last_up = r
         return r.stdout
 
     # ------------------------------------------------------------ maps
