@@ -411,7 +411,8 @@ def test_prefix_change_under_traffic(lab):
     200 UDP flows run from h3: every packet captured on the BR link carries
     a port of the set of the CE address it comes from (none with the new
     address and an old port); afterwards the ports in use equal what the
-    live sessions hold, all of them in the new set. Then back."""
+    live sessions hold, all of them in the new set, and both fall to 0 once
+    the sessions expire. Then back."""
     c1, old = calc(lab, lab.CE1_PREFIX), calc(lab, lab.CE2_PREFIX)
     new = calc(lab, lab.CE2_ALT_PREFIX)
     assert (new["ipv4"], new["port_ranges"]) != (old["ipv4"], old["port_ranges"])
@@ -420,7 +421,8 @@ def test_prefix_change_under_traffic(lab):
     def traffic():
         flows = lab.popen("h3", PY, "-c", UDP_FLOWS, lab.WEB, str(lab.ECHO_PORT), "200", "5")
         time.sleep(2)
-        changed["up"] = lab.lab("gw-up", "ce2", env_extra={"LAB_CE2_PREFIX": lab.CE2_ALT_PREFIX},
+        changed["up"] = lab.lab("gw-up", "ce2", env_extra={"LAB_CE2_PREFIX": lab.CE2_ALT_PREFIX,
+                                                           "LAB_GW_EXTRA": "--timeout-udp 3"},
                                 timeout=60)
         flows.communicate(timeout=30)
 
@@ -440,6 +442,15 @@ def test_prefix_change_under_traffic(lab):
             f"sessions with ports outside the new set: {sorted(udp_ports)}"
         assert status["port_usage"]["udp"]["used"] == len(udp_ports), \
             f"ports in use {status['port_usage']['udp']} but the sessions hold {len(udp_ports)}"
+        # the flows have stopped: after the (3 s) UDP timeout nothing is held
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            status = lab.status("ce2")
+            if status["sessions"]["udp"] == 0 and status["port_usage"]["udp"]["used"] == 0:
+                break
+            time.sleep(0.5)
+        assert (status["sessions"]["udp"], status["port_usage"]["udp"]["used"]) == (0, 0), \
+            f"after expiry: {status['sessions']}, UDP ports in use {status['port_usage']['udp']}"
     finally:
         r = lab.lab("gw-up", "ce2")
         assert r.returncode == 0, f"mapectl up on CE2 back to {lab.CE2_PREFIX}:\n{out(r)}"

@@ -126,6 +126,11 @@ gw_argv() {
 		--iid "$IID" --pin-dir "$(pin_dir br)" --xdp-mode "$mode") ;;
 	*) die "not a gateway: '$1' (want ce1, ce2 or br)" ;;
 	esac
+	# more options for a CE's up, from a test (e.g. --timeout-udp 3)
+	case $1 in
+	ce1 | ce2) read -r -a extra <<<"${LAB_GW_EXTRA:-}"
+		GW_ARGV+=("${extra[@]}") ;;
+	esac
 }
 
 gw_up() {
