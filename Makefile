@@ -2,7 +2,15 @@
 # One Makefile: mapectl, the BPF objects and their skeletons, the tests.
 # Outputs go to build/. Quiet unless V=1.
 
+# SANITIZE=1: mapectl and the unit tests with ASan and UBSan, in build-san/
+# (make SANITIZE=1 test-san runs the unit and cli tiers with them).
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
 BUILD    ?= build
+SAN_FLAGS :=
+endif
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= gcc
@@ -13,6 +21,7 @@ PYTHON   ?= /usr/bin/python3
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/armv7.*/arm/')
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -std=gnu11 -Iinclude -Iuser -I$(BUILD)
+CFLAGS   += $(SAN_FLAGS)
 LDLIBS   += -lbpf -lelf -lz -ljson-c
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	-Iinclude -Ibpf -I$(BUILD) -mcpu=v3
@@ -36,7 +45,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm install demo bench
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -95,6 +104,13 @@ $(BUILD)/unit-tests: $(UNIT_SRCS) $(USER_OBJS) tests/unit/test.h $(HDRS)
 # Every tier that exists; tests/run.sh prints the closing "N passed, N failed".
 test: all $(BUILD)/unit-tests
 	$(Q)tests/run.sh $(BUILD)
+
+# The unit and cli tiers with ASan and UBSan, from build-san/ (any report
+# fails the run: the sanitizers abort, the test sees the exit status).
+test-san:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=build-san build-san/mapectl \
+		build-san/unit-tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san unit cli
 
 test-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
