@@ -217,6 +217,9 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 	}
 	p.l3 = ETH_HLEN;
 	rc = fib4(ctx, &f4, p.saddr, p.daddr, cfg->tun_ifindex, p.tot_len);
+	/* a v4 veth whose peer would drop XDP frames: the kernel forwards */
+	if ((cfg->no_xdp_xmit & MAPE_BR_NOXMIT_V4) && f4.ifindex == cfg->v4_ifindex)
+		rc = -1;
 	if (p.ttl > 1 && rc == BPF_FIB_LKUP_RET_SUCCESS && f4.ifindex != cfg->tun_ifindex) {
 		if (ttl_dec(ctx, CTX_XDP, &p) ||
 		    put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
@@ -280,7 +283,8 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	if (p.ttl <= 1 || p.tot_len > cfg->mtu)
 		return XDP_PASS;	/* ICMP time exceeded / fragmenting: the kernel */
 	rc = fib6_out(ctx, &f6, cfg->br_addr, ce, cfg->v6_ifindex, p.tot_len + IPV6_HLEN);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS ||
+	    ((cfg->no_xdp_xmit & MAPE_BR_NOXMIT_V6) && f6.ifindex == cfg->v6_ifindex))
 		return XDP_PASS;	/* routed into mapebr0: mape_brt encapsulates */
 	*v = MAPE_BR_DROP_ENCAP;
 	if ((!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) ||	/* as in br6 */

@@ -312,7 +312,12 @@ struct mape_br_config {
 	__u8 iid;		/* MAPE_IID_* of the domain */
 	__u8 xdp_skb;
 	__u16 mtu;		/* IPv4 MTU towards the CEs (v6 MTU - 40) */
+	__u32 no_xdp_xmit;	/* native XDP must not redirect into these veths (their
+				 * peer would drop XDP frames): MAPE_BR_NOXMIT_* */
 };
+
+#define MAPE_BR_NOXMIT_V6 0x1
+#define MAPE_BR_NOXMIT_V4 0x2
 
 /* mape_br_rules: LPM trie over IPv4 prefixes -> rule (key: struct mape_fmr_key). */
 

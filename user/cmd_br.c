@@ -23,6 +23,7 @@
 #include "cmd.h"
 #include "netcfg.h"
 #include "pin.h"
+#include "veth.h"
 #include "input.h"
 #include "mape_br.skel.h"
 
@@ -60,6 +61,14 @@ static int br_usage_error(int argc, char **argv)
 	mape_errorf("bad option or missing value '%s' (mapectl br --help lists them)",
 		    optind > 0 && optind <= argc ? argv[optind - 1] : "?");
 	return 2;
+}
+
+/* Native XDP redirects into both sides: a veth whose peer would drop the
+ * frames is reached through the kernel instead (as for the CE, user/veth.c). */
+static __u32 br_xmit_targets(const char *v6, const char *v4)
+{
+	return (mape_xdp_xmit_check(v6) ? 0 : MAPE_BR_NOXMIT_V6) |
+	       (mape_xdp_xmit_check(v4) ? 0 : MAPE_BR_NOXMIT_V4);
 }
 
 static int br_read_cfg(const char *pin, struct mape_br_config *cfg, char *err)
@@ -208,6 +217,8 @@ static int br_up(int argc, char **argv)
 		goto out;
 	cfg.iid = iid;
 	cfg.xdp_skb = skb;
+	if (!skb)
+		cfg.no_xdp_xmit = br_xmit_targets(v6, v4);
 	cfg.flags = MAPE_CFG_ENABLED;
 	if (have_old && memcmp(old.br_addr, cfg.br_addr, 16)) {
 		/* a new BR address replaces the old one */

@@ -274,30 +274,13 @@ static int sweep_sessions(struct mape_ce *skel, int new_epoch, char *err)
  */
 static __u32 xmit_targets(const struct up_opts *o)
 {
-	const char *names[MAPE_MAX_LANS + 1];
-	char desc[400];
 	__u32 mask = 0;
-	int n = 0;
 
 	for (int i = 0; i < o->n_lans && i < MAPE_MAX_LANS; i++)
-		names[n++] = o->lans[i];
-	names[n++] = o->wan;
-	for (int i = 0; i < n; i++) {
-		int ok = mape_xdp_xmit_ok(names[i], desc, sizeof(desc));
-
-		if (ok > 0)
-			continue;
-		mask |= i == n - 1 ? MAPE_NOXMIT_WAN : 1u << i;
-		if (ok == 0)
-			fprintf(stderr, "notice: %s is a veth whose peer %s has neither GRO nor an "
-				"XDP program: traffic into %s goes through the kernel (ethtool -K "
-				"on the peer: gro on, then up again, gives it the XDP fast path)\n",
-				names[i], desc, names[i]);
-		else
-			fprintf(stderr, "notice: %s is a veth whose peer (%s) could not be "
-				"checked (%s): traffic into %s goes through the kernel\n",
-				names[i], desc, strerror(-ok), names[i]);
-	}
+		if (!mape_xdp_xmit_check(o->lans[i]))
+			mask |= 1u << i;
+	if (!mape_xdp_xmit_check(o->wan))
+		mask |= MAPE_NOXMIT_WAN;
 	return mask;
 }
 

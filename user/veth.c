@@ -197,6 +197,24 @@ static int peer_napi_here(int ifindex, char *name)
 	return gro.data != 0;
 }
 
+int mape_xdp_xmit_check(const char *ifname)
+{
+	char desc[400];
+	int ok = mape_xdp_xmit_ok(ifname, desc, sizeof(desc));
+
+	if (ok > 0)
+		return 1;
+	if (ok == 0)
+		fprintf(stderr, "notice: %s is a veth whose peer %s has neither GRO nor an XDP "
+			"program: traffic into %s goes through the kernel (ethtool -K on the peer: "
+			"gro on, then up again, gives it the XDP fast path)\n", ifname, desc, ifname);
+	else
+		fprintf(stderr, "notice: %s is a veth whose peer (%s) could not be checked (%s): "
+			"traffic into %s goes through the kernel\n", ifname, desc, strerror(-ok),
+			ifname);
+	return 0;
+}
+
 int mape_xdp_xmit_ok(const char *ifname, char *desc, size_t len)
 {
 	char where[300] = "this namespace", name[IF_NAMESIZE] = "?";

@@ -12,5 +12,8 @@
  * namespace could not be found). desc gets the peer's name and namespace.
  */
 int mape_xdp_xmit_ok(const char *ifname, char *desc, size_t len);
+/* mape_xdp_xmit_ok with a notice on stderr when the answer is not yes:
+ * 1 (redirect into it), 0 (go through the kernel). */
+int mape_xdp_xmit_check(const char *ifname);
 
 #endif

@@ -686,11 +686,11 @@ BR_COUNTER_NAMES = [name for _id, name, _h in BR_COUNTER_LIST]
 
 @_selfcheck
 class MapeBrConfig(CStruct):
-    """struct mape_br_config: 52 bytes, align 4 (checked against mape_br.bpf.o's BTF
+    """struct mape_br_config: 56 bytes, align 4 (checked against mape_br.bpf.o's BTF
     in test_br.py, not in MIRRORS, which are the CE object's)."""
-    _size_ = 52
+    _size_ = 56
     _fields_ = [("br_addr", 0, "ip6"), ("flags", 16, "u32"), ("v6_ifindex", 20, "u32"),
                 ("v4_ifindex", 24, "u32"), ("tun_ifindex", 28, "u32"),
                 ("tun_peer_ifindex", 32, "u32"), ("tun_mac", 36, "mac"),
                 ("tun_peer_mac", 42, "mac"), ("iid", 48, "u8"), ("xdp_skb", 49, "u8"),
-                ("mtu", 50, "u16")]
+                ("mtu", 50, "u16"), ("no_xdp_xmit", 52, "u32")]

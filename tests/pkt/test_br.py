@@ -523,3 +523,35 @@ def test_br4_unresolved_ce_neighbour_to_kernel(br):
         assert br.ctr_delta(before) == {"to_kernel": 1}
     finally:
         subprocess.run(["ip", "-6", "route", "del", pfx], check=False)
+
+
+# ---------------------------------------------------------------- veth peers (native mode)
+
+def br_no_xmit(br, bits):
+    m = br.map("mape_br_cfg")
+    c = bpfsys.MapeBrConfig.unpack(m.lookup(0))
+    c.no_xdp_xmit = bits
+    m.update(0, c.pack())
+
+
+@pytest.mark.parametrize("bits", [1, 2])
+def test_br_veth_peer_without_napi_goes_through_the_kernel(br, bits):
+    """`br up` in native mode marks a side whose veth peer would drop XDP
+    frames (MAPE_BR_NOXMIT_V6 1, _V4 2): that side is reached through the
+    kernel, the other keeps the fast path."""
+    try:
+        br_no_xmit(br, bits)
+        ip = IP(src=NET, dst=CE4, ttl=64) / l4("udp", 53, 1232)
+        before = br.counters()
+        v, _ = br.run_br4(br.v4_frame(ip))
+        if bits == 1:
+            assert v == XDP_PASS and br.ctr_delta(before) == {"to_kernel": 1}
+        else:
+            assert v == XDP_REDIRECT and br.ctr_delta(before) == {"encap_fast": 1}
+        inner = IP(src=CE4, dst=NET, ttl=64) / l4("udp", 1232, 53)
+        before = br.counters()
+        v, out = br.run_br6(br.v6_frame(inner, src6=ce6(CE4, 1232)))
+        assert v == XDP_REDIRECT
+        assert br.ctr_delta(before) == ({"decap_slow": 1} if bits == 2 else {"decap_fast": 1})
+    finally:
+        br_no_xmit(br, 0)

@@ -353,7 +353,8 @@ do_up() {
 		eth_k isp "$n" gro on
 		eth_k isp "$n" tx off gso off
 	done
-	eth_k inet br4 gro on
+	# the servers' side of the BR (inet br4) keeps its defaults: mapectl br up
+	# reaches it through the kernel in native mode (user/veth.c)
 
 	STEP="ISP counters (nft)"
 	isp_nft
