@@ -63,6 +63,22 @@ static __noinline int lan_to_tunnel(struct xdp_md *ctx, const struct mape_config
 }
 
 /*
+ * A TCP/UDP checksum left to offload, before a translation whose packet
+ * is redirected: completed now (native XDP: counted), or, in generic mode,
+ * 1: the skb stays partial (counted); the caller either leaves the packet
+ * to the kernel or ends with l4_partial_finish. -1: malformed.
+ */
+static __always_inline int csum_settle(struct xdp_md *ctx, const struct mape_config *cfg,
+				       const struct pkt4 *p)
+{
+	int rc = l4_partial_settle(ctx, p, cfg->xdp_skb);
+
+	if (rc > 0)
+		count(rc == 2 ? MAPE_CTR_EV_CSUM_COMPLETED : MAPE_CTR_EV_CSUM_PARTIAL, 0);
+	return rc == 2 ? 0 : rc;
+}
+
+/*
  * A LAN packet the kernel routes into the tunnel, of an established
  * session: translate, encapsulate, redirect. A subprogram of its own so
  * that its buffers are not on the stack of the session-creating paths.
@@ -120,15 +136,10 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_XMIT, 0);
 		return XDP_PASS;
 	}
-	/* a checksum left to offload: completed for the redirect (native),
-	 * or the kernel's path, which knows the skb's flag (generic) */
-	rc = l4_partial_settle(ctx, &p, cfg->xdp_skb);
-	if (rc == 1) {
-		count(MAPE_CTR_EV_CSUM_PARTIAL, 0);
+	/* generic mode: a partial checksum goes the kernel's way, which knows it */
+	rc = csum_settle(ctx, cfg, &p);
+	if (rc > 0)
 		return XDP_PASS;
-	}
-	if (rc == 2)
-		count(MAPE_CTR_EV_CSUM_COMPLETED, 0);
 	/* From here on the packet is ours: failures are counted drops. */
 	*v = MAPE_CTR_DROP_ENCAP;
 	if (rc < 0 ||
@@ -304,21 +315,6 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
  * without a resolved IPv6 next hop the encapsulated packet is handed to the
  * kernel's IPv6 forwarding.
  */
-/*
- * Hairpin and shared-address packets are always redirected: a checksum
- * left to offload is completed now (native), or stays partial and is
- * finished after the translation (generic: returns 1). -1: malformed.
- */
-static __always_inline int lan_partial(struct xdp_md *ctx, const struct mape_config *cfg,
-				       const struct pkt4 *p)
-{
-	int rc = l4_partial_settle(ctx, p, cfg->xdp_skb);
-
-	if (rc > 0)
-		count(rc == 2 ? MAPE_CTR_EV_CSUM_COMPLETED : MAPE_CTR_EV_CSUM_PARTIAL, 0);
-	return rc == 2 ? 0 : rc;
-}
-
 /* Hairpin delivery of a translated packet to the LAN host int_addr; slow:
  * through the kernel (its firewall decides a new flow). */
 static __noinline int lan_hairpin_out(struct xdp_md *ctx, struct pkt4 *p, __be32 int_addr,
@@ -427,7 +423,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 			*v = rc < 0 ? -rc : MAPE_CTR_DROP_NO_SESSION;
 			return XDP_DROP;
 		}
-		partial = lan_partial(ctx, cfg, p);
+		partial = csum_settle(ctx, cfg, p);
 		if (partial < 0 ||
 		    xlate_plain(ctx, CTX_XDP, p, 0, p->saddr, cfg->ipv4, p->sport, ext) ||
 		    xlate_plain(ctx, CTX_XDP, p, 1, cfg->ipv4, k.int_addr, p->dport, k.int_port) ||
@@ -446,7 +442,7 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		return p->df ? xdp_icmp_error(ctx, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, cfg->mtu) :
 			       XDP_DROP;
 	}
-	partial = lan_partial(ctx, cfg, p);
+	partial = csum_settle(ctx, cfg, p);
 	if (partial < 0)
 		return XDP_DROP;
 	if (p->proto == IPPROTO_TCP && (p->tcp_flags & TCP_SYN) &&
@@ -594,8 +590,8 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
 	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
-	/* every way on from here is a redirect: see lan_partial */
-	partial = lan_partial(ctx, cfg, &p);
+	/* every way on from here is a redirect (csum_settle) */
+	partial = csum_settle(ctx, cfg, &p);
 	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, cfg->ipv4, int_addr, port,
 					 int_port) :
 			  xlate_plain(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port);

@@ -87,7 +87,8 @@ struct mape_cfg_sel {
 	__u32 generation;	/* active entry of mape_cfg: generation & 1 */
 };
 
-/* mape_hosts: what each LAN host holds (fair sharing), by its IPv4. */
+/* mape_hosts: what each LAN host holds (fair sharing), by its IPv4. nat.h
+ * counts in it as an array of __u32: every field stays a __u32. */
 struct mape_host {
 	__u32 sessions;
 	__u32 ports[MAPE_P_NUM];	/* ports it took first (mape_port.int_addr), per

@@ -225,15 +225,15 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 }
 
 /*
- * Run the sweep program. When our IPv4 address or port set changed, and the
- * new epoch is active, every session of the old one must end. Userspace deletes none of them (they
- * carry timers): the sweep program makes their timers fire now, and each
- * callback releases its session's port, binding and filter entries. (The
- * sweep also arms sessions still waiting for their timer.) The fragment
- * cache holds no timers and is cleared here. Returns the number of old
- * sessions found, or -errno.
+ * Run the sweep program (mape_sweep). It arms sessions still waiting for
+ * their timer; and when our IPv4 address or port set changed and the new
+ * epoch is in force, every session of the old one must end: userspace
+ * deletes none (they carry timers), the sweep makes their timers fire now,
+ * and each callback releases its session's port, binding and filter
+ * entries. The fragment cache holds no timers and is cleared here.
+ * Returns the number of old sessions found, or -errno.
  */
-static int sweep_sessions(struct mape_ce *skel, int new_epoch, char *err)
+static int run_sweep(struct mape_ce *skel, int new_epoch, char *err)
 {
 	char pkt[64] = { 0 }, out[64];
 	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = sizeof(pkt),
@@ -261,7 +261,7 @@ static int sweep_sessions(struct mape_ce *skel, int new_epoch, char *err)
 	}
 	if (!res[1])
 		fprintf(stderr, "warning: the janitor's timer could not be allocated: a session "
-			"whose own timer fails waits for its next packet or the next up\n");
+			"whose own timer fails waits for the next up\n");
 	return (int)res[0];
 }
 
@@ -557,7 +557,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		ret = mape_write_cfg(bpf_map__fd(skel->maps.mape_cfg),
 				     bpf_map__fd(skel->maps.mape_cfg_sel), &cfg, err);
 	if (!ret)	/* also arms any session still waiting for its timer */
-		ret = ended = sweep_sessions(skel, new_epoch, err);
+		ret = ended = run_sweep(skel, new_epoch, err);
 	if (ret < 0)
 		goto out;
 	ret = 0;
@@ -590,7 +590,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	/* programs that read the old configuration before the switch may have
 	 * made sessions since the first sweep: catch those too */
 	if (new_epoch) {
-		ret = sweep_sessions(skel, 1, err);
+		ret = run_sweep(skel, 1, err);
 		if (ret < 0)
 			goto out;
 		ret = 0;

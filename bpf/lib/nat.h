@@ -57,19 +57,38 @@ static __always_inline __u32 state_timeout(const struct mape_config *cfg, __u8 p
 	return proto == IPPROTO_UDP ? cfg->to_udp : cfg->to_icmp;
 }
 
-/* Add delta to the ports of protocol pi that LAN host `host` took first. */
-static __always_inline void host_ports(__be32 host, __u32 pi, int delta)
+/* What a LAN host holds (struct mape_host, as an array of counters):
+ * HOST_SESSIONS, or HOST_PORTS(pi) the ports of protocol pi it took first. */
+#define HOST_SESSIONS 0
+#define HOST_PORTS(pi) (1 + (pi))
+#define HOST_NUM (sizeof(struct mape_host) / sizeof(__u32))
+
+/* Add delta to counter idx of LAN host `host` (fair sharing). */
+static __always_inline void host_add(__be32 host, __u32 idx, int delta)
 {
 	struct mape_host one = {}, *h = bpf_map_lookup_elem(&mape_hosts, &host);
 
-	if (pi >= MAPE_P_NUM)
+	if (idx >= HOST_NUM)
 		return;
 	if (h) {
-		__sync_fetch_and_add(&h->ports[pi], delta);
+		__sync_fetch_and_add(&((__u32 *)h)[idx], delta);
 	} else if (delta > 0) {
-		one.ports[pi] = 1;
+		((__u32 *)&one)[idx] = 1;	/* set here: a constant would go to .rodata */
 		bpf_map_update_elem(&mape_hosts, &host, &one, BPF_NOEXIST);
 	}
+}
+
+/* Does LAN host `host` hold `limit` of counter idx already (0: no limit)?
+ * The router's own traffic (our IPv4) has no limit. */
+static __always_inline int host_at(const struct mape_config *cfg, __be32 host, __u32 idx,
+				   __u32 limit)
+{
+	struct mape_host *h;
+
+	if (!limit || host == cfg->ipv4 || idx >= HOST_NUM)
+		return 0;
+	h = bpf_map_lookup_elem(&mape_hosts, &host);
+	return h && ((__u32 *)h)[idx] >= limit;
 }
 
 /* Release everything a session owns except its mape_out entry. */
@@ -90,7 +109,7 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 	if (pt && __sync_fetch_and_add(&pt->sessions, -1) == 1) {
 		__u32 pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
 
-		host_ports(pt->int_addr, pi, -1);
+		host_add(pt->int_addr, HOST_PORTS(pi), -1);
 		pt->shared = 0;
 		pt->int_addr = 0;
 		pt->int_port = 0;
@@ -103,43 +122,6 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 	n = bpf_map_lookup_elem(&mape_adf, &ak);
 	if (n && __sync_fetch_and_add(n, -1) == 1)
 		bpf_map_delete_elem(&mape_adf, &ak);
-}
-
-/* Add delta to the sessions LAN host `host` holds (fair sharing). */
-static __always_inline void host_count(__be32 host, int delta)
-{
-	struct mape_host one = {}, *h = bpf_map_lookup_elem(&mape_hosts, &host);
-
-	if (h) {
-		__sync_fetch_and_add(&h->sessions, delta);
-	} else if (delta > 0) {
-		one.sessions = 1;	/* set here: a constant would go to .rodata */
-		bpf_map_update_elem(&mape_hosts, &host, &one, BPF_NOEXIST);
-	}
-}
-
-/* Has LAN host `host` taken its share of free ports of protocol pi? Then
- * it overlaps on ports in use instead (the router itself has no limit). */
-static __always_inline int host_ports_full(const struct mape_config *cfg, __be32 host, __u32 pi)
-{
-	struct mape_host *h;
-
-	if (!cfg->max_ports_host || host == cfg->ipv4 || pi >= MAPE_P_NUM)
-		return 0;
-	h = bpf_map_lookup_elem(&mape_hosts, &host);
-	return h && h->ports[pi] >= cfg->max_ports_host;
-}
-
-/* Does LAN host `host` hold its share already? The router's own traffic
- * (our IPv4) has no limit. */
-static __always_inline int host_full(const struct mape_config *cfg, __be32 host)
-{
-	struct mape_host *h;
-
-	if (!cfg->max_per_host || host == cfg->ipv4)
-		return 0;
-	h = bpf_map_lookup_elem(&mape_hosts, &host);
-	return h && h->sessions >= cfg->max_per_host;
 }
 
 /* Timer callback: re-arm while active, else release and delete (last). */
@@ -155,7 +137,7 @@ static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s
 		return 0;
 	}
 	nat_release(k, s->ext_port);
-	host_count(k->int_addr, -1);
+	host_add(k->int_addr, HOST_SESSIONS, -1);
 	count(stale ? MAPE_CTR_EV_STALE_ENDED : MAPE_CTR_EV_EXPIRED, 0);
 	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
 	return 0;
@@ -336,7 +318,7 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	if (!st.count)
 		return 0;
 	st.start = bpf_get_prandom_u32() % st.count;
-	if (host_ports_full(cfg, k->int_addr, pi)) {
+	if (host_at(cfg, k->int_addr, HOST_PORTS(pi), cfg->max_ports_host)) {
 		/* its share of free ports taken: it shares ports in use */
 		st.overlap = st.busy_only = 1;
 		bpf_loop(st.count, port_search_step, &st, 0);
@@ -380,7 +362,7 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 			pt->int_addr = k->int_addr;
 			pt->int_port = k->int_port;
 			pt->shared = 0;
-			host_ports(k->int_addr, pi, 1);
+			host_add(k->int_addr, HOST_PORTS(pi), 1);
 			if (used)
 				__sync_fetch_and_add(used, 1);
 		} else if (pt->int_addr != k->int_addr || pt->int_port != k->int_port) {
@@ -417,7 +399,8 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	s = (struct mape_session *)bpf_map_lookup_elem(&mape_scratch, &zero);
 	if (!s)
 		return -MAPE_CTR_DROP_TABLE_FULL;
-	if (host_full(cfg, k->int_addr))	/* one host must not starve the others */
+	/* one host must not starve the others */
+	if (host_at(cfg, k->int_addr, HOST_SESSIONS, cfg->max_per_host))
 		return -MAPE_CTR_DROP_HOST_LIMIT;
 	if (!ext)
 		ext = (__be16)nat_pick_port(cfg, k, &overlap);
@@ -451,7 +434,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (!sp)
 		return -MAPE_CTR_DROP_TABLE_FULL;
 	nat_account(k, ext, cfg->epoch);
-	host_count(k->int_addr, 1);
+	host_add(k->int_addr, HOST_SESSIONS, 1);
 	if (sess_arm(sp)) {
 		sp->flags |= MAPE_SESS_NO_TIMER;
 		count(MAPE_CTR_EV_TIMER_LATE, 0);

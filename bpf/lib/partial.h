@@ -24,6 +24,7 @@
 
 #include "parse.h"
 #include "csum.h"
+#include "xlate.h"
 
 #define L4SUM_CHUNK 512	/* bpf_csum_diff's limit per call */
 
@@ -39,16 +40,13 @@ struct {
 	__type(value, struct mape_l4buf);
 } mape_l4buf SEC(".maps");
 
-/* Offset of the TCP/UDP checksum of a whole (unfragmented) datagram, or -1. */
+/* Offset of the TCP/UDP checksum of a whole (unfragmented) datagram, or -1:
+ * only those can have been left to offload. */
 static __always_inline int l4_pseudo_csum_off(const struct pkt4 *p)
 {
-	if (p->frag != FRAG_NONE || p->icmp_err)
+	if (p->frag != FRAG_NONE || p->icmp_err || !(l4_kind(p->proto) & L4_PSEUDO))
 		return -1;
-	if (p->proto == IPPROTO_TCP)
-		return p->l4 + 16;
-	if (p->proto == IPPROTO_UDP)
-		return p->l4 + 6;
-	return -1;
+	return l4_csum_off(p);
 }
 
 /* The folded pseudo-header sum (RFC 793/768) of the packet as it is now. */
