@@ -259,12 +259,15 @@ slow:
 
 #define WAN_LOCAL 1	/* no session, but the router itself may answer (echo request) */
 #define WAN_CREATE 2	/* the filtering admits a new flow: *k names the port's owner */
+#define WAN_FORWARD 3	/* a new flow to a forwarded port: *k names its server */
 
 /*
  * Find the session of an inbound packet, or tell whether the filtering
  * policy admits a new flow. Returns 0 (found; *k filled), WAN_LOCAL,
  * WAN_CREATE (*k filled with the owner: the packet goes to the kernel, and
- * the owner's answer makes the session), or a negative drop counter.
+ * the owner's answer makes the session), WAN_FORWARD (the same, to the
+ * server of a forwarded port, once its --from filter admits the source),
+ * or a negative drop counter.
  */
 static __always_inline int wan_session(const struct mape_config *cfg, const struct pkt4 *p,
 				       __u8 proto, __be16 port, __be32 rem, __be16 rport,
@@ -274,6 +277,7 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 	struct mape_in_val *iv;
 	struct mape_adf_key ak = { .rem_addr = rem, .ext_port = port, .proto = proto };
 	struct mape_port *pt;
+	struct mape_fwd *f;
 	__u32 slot;
 
 	/* a request is the router's to answer, whoever holds the identifier */
@@ -289,6 +293,16 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 		return -MAPE_CTR_DROP_ICMP_ERR;
 	if (proto == IPPROTO_ICMP)
 		return -MAPE_CTR_DROP_NO_SESSION;
+	/* inbound, only a SYN or UDP may make a session (RFC 7857 s2.1) */
+	f = fwd_of(proto, port);
+	if (f) {	/* static NAPT: the filter first, before any state */
+		if (!fwd_admits(f, rem))
+			return -MAPE_CTR_DROP_FWD_FILTERED;
+		if (!sess_may_create(proto, p->tcp_flags) || (p->tcp_flags & TCP_ACK))
+			return -MAPE_CTR_DROP_NO_SESSION;
+		out_key_of(k, proto, f->int_addr, f->int_port, rem, rport);
+		return WAN_FORWARD;
+	}
 	/* RFC 4787 s5: the port's one owner, if it talked to this address (ADF)
 	 * or to anyone (EIF). Overlapped ports only accept exact matches. */
 	slot = port_slot(proto, port);
@@ -297,7 +311,6 @@ static __always_inline int wan_session(const struct mape_config *cfg, const stru
 		return -MAPE_CTR_DROP_NO_SESSION;
 	if (cfg->filtering != MAPE_FILTER_ENDPOINT && !bpf_map_lookup_elem(&mape_adf, &ak))
 		return -MAPE_CTR_DROP_FILTERED;
-	/* inbound, only a SYN or UDP may make a session (RFC 7857 s2.1) */
 	if (!sess_may_create(proto, p->tcp_flags) || (p->tcp_flags & TCP_ACK))
 		return -MAPE_CTR_DROP_NO_SESSION;
 	out_key_of(k, proto, pt->int_addr, pt->int_port, rem, rport);
@@ -414,9 +427,10 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 		/* a new flow to the port's owner enters the kernel, whose firewall
 		 * decides, and makes no session there: the owner's answer does */
 		rc = wan_session(cfg, p, p->proto, p->dport, cfg->ipv4, ext, &k);
-		slow = rc == WAN_CREATE;
+		slow = rc >= WAN_CREATE;
 		if (slow) {
-			count(MAPE_CTR_EV_TO_KERNEL_NEW, 0);
+			count(rc == WAN_FORWARD ? MAPE_CTR_EV_TO_KERNEL_FWD :
+						  MAPE_CTR_EV_TO_KERNEL_NEW, 0);
 			rc = 0;
 		}
 		if (rc) {
@@ -563,8 +577,8 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	 * session's packets are XDP's once conntrack saw it established.
 	 */
 	s = NULL;
-	if (rc == WAN_CREATE) {
-		count(MAPE_CTR_EV_TO_KERNEL_NEW, 0);
+	if (rc >= WAN_CREATE) {
+		count(rc == WAN_FORWARD ? MAPE_CTR_EV_TO_KERNEL_FWD : MAPE_CTR_EV_TO_KERNEL_NEW, 0);
 	} else {
 		s = sess_get(cfg, &k);
 		if (!s) {

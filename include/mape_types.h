@@ -194,6 +194,44 @@ struct mape_adf_key {
 	__u8 pad;
 };
 
+/*
+ * Port forwarding (static NAPT, `mapectl forward`). mape_fwd: an external
+ * port of our set -> the LAN server behind it. Only enabled forwards are
+ * here; mapectl writes them, the data path only reads. A forwarded port is
+ * reserved: dynamic NAPT never hands it out.
+ */
+struct mape_fwd_key {
+	__be16 ext_port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct mape_fwd {
+	__be32 int_addr;	/* the LAN server */
+	__be16 int_port;
+	__u16 pad;
+	__u32 filter;		/* 0: from anywhere; else the key of its sources in
+				 * mape_fwd_src (the `--from` packet filter) */
+};
+
+/* mape_fwd_rev: the server's endpoint (key: struct mape_bind_key) -> the
+ * forwarded port its traffic leaves from. */
+struct mape_fwd_rev {
+	__be16 ext_port;
+	__u16 pad;
+};
+
+/* mape_fwd_src: LPM trie of the sources a filtered forward admits: prefixlen
+ * is 32 + the CIDR's length, filter matched whole. */
+struct mape_fwd_src_key {
+	__u32 prefixlen;
+	__u32 filter;
+	__be32 addr;
+};
+
+#define MAPE_MAX_FWDS 4096	/* forwarded (protocol, port) pairs */
+#define MAPE_MAX_FWD_SRCS 4096	/* --from prefixes, over all forwards */
+
 /* mape_frag: the first fragment's decision for the rest (RFC 7597 s8.3). */
 struct mape_frag_key {
 	__be32 src;
@@ -265,6 +303,7 @@ struct mape_nh {
 	X(DROP_MARTIAN, "drop_martian", "martian address: inbound source, or hairpin target")  \
 	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions or ports (ICMP 13 sent)") \
 	X(DROP_STALE, "drop_stale_session", "flow of a previous IPv4/port set: its session is ending") \
+	X(DROP_FWD_FILTERED, "drop_fwd_filtered", "inbound to a forwarded port from a source its --from does not admit") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
@@ -278,6 +317,7 @@ struct mape_nh {
 	X(EV_TO_KERNEL_LOCAL, "to_kernel_local", "to the kernel: router-local or not routed")  \
 	X(EV_TO_KERNEL_CT, "to_kernel_ct", "to the kernel: not (or no longer) established in conntrack") \
 	X(EV_TO_KERNEL_NEW, "to_kernel_new", "to the kernel: inbound packet that may start a flow") \
+	X(EV_TO_KERNEL_FWD, "to_kernel_forward", "to the kernel: inbound packet that may start a flow to a forwarded port") \
 	X(EV_OFFLOADED, "session_offloaded", "flows XDP took over once conntrack saw them established") \
 	X(EV_CT_LOST, "session_ct_lost", "offloaded flows given back: their conntrack entry was gone") \
 	X(EV_STALE_ENDED, "session_stale_ended", "sessions ended because our IPv4 or port set changed") \

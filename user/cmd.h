@@ -25,5 +25,6 @@ int cmd_status(int argc, char **argv);	/* cmd_show.c */
 int cmd_stats(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_br(int argc, char **argv);	/* cmd_br.c */
+int cmd_forward(int argc, char **argv);	/* cmd_fwd.c */
 
 #endif

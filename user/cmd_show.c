@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 #include "cmd.h"
 #include "pin.h"
+#include "fwd.h"
 
 enum { SHOW_PIN_DIR = 0x200, SHOW_JSON, SHOW_ALL, SHOW_PROTO };
 
@@ -238,6 +239,9 @@ struct status {
 	struct iface wan, tun, tun_peer, lans[MAPE_MAX_LANS];
 	int has_tc;		/* query_tc(): 1 a program, 0 none, <0 errno */
 	char tc_prog[BPF_OBJ_NAME_LEN + 16];
+	struct mape_fwd_set fwds;	/* port forwarding (the state file) */
+	struct mape_fwd_use *fwd_use;
+	__u32 forwarded[MAPE_P_NUM];	/* ports forwarded, per protocol */
 	__u32 fmrs;
 	__u32 sessions, per_proto[MAPE_P_NUM];
 	struct port_usage usage[MAPE_P_NUM];
@@ -400,6 +404,43 @@ static int count_sessions(const char *dir, struct status *st, char *err)
 	return ret;
 }
 
+/* The forwards of the instance, their sessions, the ports they hold. */
+static int read_forwards(const char *dir, struct status *st, char *err)
+{
+	char path[512];
+	int ret;
+
+	mape_fwd_state_path(dir, path, sizeof(path));
+	ret = mape_fwd_load(path, &st->fwds, err);
+	if (ret || !st->fwds.n)
+		return ret;
+	st->fwd_use = calloc(st->fwds.n, sizeof(*st->fwd_use));
+	if (!st->fwd_use) {
+		snprintf(err, MAPE_ERRLEN, "out of memory");
+		return -ENOMEM;
+	}
+	ret = mape_fwd_usage(dir, &st->fwds, st->fwd_use, err);
+	for (size_t i = 0; !ret && i < st->fwds.n; i++) {
+		const struct mape_fwd_rule *r = &st->fwds.v[i];
+
+		if (!r->enabled)
+			continue;
+		if (r->protos & MAPE_FWD_TCP)
+			st->forwarded[MAPE_P_TCP] += r->ext_last - r->ext + 1;
+		if (r->protos & MAPE_FWD_UDP)
+			st->forwarded[MAPE_P_UDP] += r->ext_last - r->ext + 1;
+	}
+	return ret;
+}
+
+static void status_free(struct status *st)
+{
+	usage_free(st->usage);
+	mape_fwd_set_free(&st->fwds);
+	free(st->fwd_use);
+	free(st);
+}
+
 static int read_status(const char *dir, const struct mape_config *cfg, struct status *st,
 		       char *err)
 {
@@ -412,6 +453,8 @@ static int read_status(const char *dir, const struct mape_config *cfg, struct st
 		ret = count_sessions(dir, st, err);
 	if (!ret)
 		ret = read_port_usage(dir, cfg, st->usage, err);
+	if (!ret)
+		ret = read_forwards(dir, st, err);
 	if (ret)
 		return ret;
 	query_iface(&st->wan, cfg->wan_ifindex);
@@ -460,7 +503,7 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	json_object *o = json_object_new_object(), *to = json_object_new_object();
 	json_object *ifs = json_object_new_object(), *lans = json_object_new_array();
 	json_object *sess = json_object_new_object(), *pu = json_object_new_object();
-	json_object *tun;
+	json_object *tun, *fw;
 
 	json_object_object_add(o, "ipv4", json_object_new_string(ip4));
 	json_object_object_add(o, "psid", json_object_new_int(cfg->ps.psid));
@@ -509,6 +552,7 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 
 		json_object_object_add(e, "used", json_object_new_int64(u->used));
 		json_object_object_add(e, "shared", json_object_new_int64(u->shared));
+		json_object_object_add(e, "forwarded", json_object_new_int64(st->forwarded[p]));
 		json_object_object_add(e, "total", json_object_new_int64(u->total));
 		for (__u32 i = 0; i < u->n_blocks; i++)
 			json_object_array_add(b, json_object_new_int64(u->blocks[i]));
@@ -516,6 +560,10 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 		json_object_object_add(pu, proto_names[p], e);
 	}
 	json_object_object_add(o, "port_usage", pu);
+	fw = json_object_new_array();
+	for (size_t i = 0; i < st->fwds.n; i++)
+		json_object_array_add(fw, mape_fwd_json(&st->fwds.v[i], &st->fwd_use[i]));
+	json_object_object_add(o, "forwards", fw);
 	print_json(o);
 }
 
@@ -608,10 +656,29 @@ static void status_text(const struct mape_config *cfg, const struct status *st,
 	for (int p = 0; p < MAPE_P_NUM; p++) {
 		const struct port_usage *u = &st->usage[p];
 
-		printf("  %-6s %u/%u in use, %u shared\n", proto_upper[p], u->used, u->total,
+		printf("  %-6s %u/%u in use, %u shared", proto_upper[p], u->used, u->total,
 		       u->shared);
+		if (st->forwarded[p])
+			printf(", %u forwarded (reserved)", st->forwarded[p]);
+		putchar('\n');
 		if (u->n_blocks > 1)
 			print_blocks(u);
+	}
+	if (!st->fwds.n)
+		return;
+	printf("forwards:\n");
+	for (size_t i = 0; i < st->fwds.n; i++) {
+		const struct mape_fwd_rule *r = &st->fwds.v[i];
+		char d[96];
+
+		mape_fwd_describe(r, d, sizeof(d));
+		printf("  %s, %u session%s%s", d, st->fwd_use[i].sessions,
+		       st->fwd_use[i].sessions == 1 ? "" : "s",
+		       r->n_from ? ", filtered (--from)" : "");
+		if (st->fwd_use[i].others)
+			printf(", %u earlier dynamic session%s on its ports", st->fwd_use[i].others,
+			       st->fwd_use[i].others == 1 ? "" : "s");
+		printf("%s\n", r->enabled ? "" : ", DISABLED: ports not in the current port set");
 	}
 }
 
@@ -641,7 +708,7 @@ int cmd_status(int argc, char **argv)
 		return mape_errorf("out of memory");
 	ret = read_status(a.pin_dir, &cfg, st, err);
 	if (ret) {
-		free(st);
+		status_free(st);
 		return mape_errorf("%s", err);
 	}
 
@@ -654,8 +721,7 @@ int cmd_status(int argc, char **argv)
 		status_json(&cfg, st, ip4, ce, all_zero(cfg.br_addr, 16) ? NULL : br);
 	else
 		status_text(&cfg, st, ip4, ce, all_zero(cfg.br_addr, 16) ? NULL : br);
-	usage_free(st->usage);
-	free(st);
+	status_free(st);
 	return 0;
 }
 

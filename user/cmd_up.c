@@ -31,6 +31,7 @@
 #include "attach.h"
 #include "pin.h"
 #include "veth.h"
+#include "fwd.h"
 #include "mape_ce.skel.h"
 
 enum {
@@ -316,6 +317,46 @@ static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *
 	return 0;
 }
 
+/*
+ * The forwards of the state file, for the port set now in force: those
+ * whose ports left it are kept disabled (and out of the data path), those
+ * whose ports came back are enabled again; each is reported. Written to
+ * the maps after the switch, so never applied to ports of another set.
+ */
+static int apply_forwards(struct mape_ce *skel, const char *tun, const struct mape_config *cfg,
+			  struct mape_fwd_set *fwds, const char *path, char *err)
+{
+	struct mape_fwd_maps m = { .fwd = bpf_map__fd(skel->maps.mape_fwd),
+				   .rev = bpf_map__fd(skel->maps.mape_fwd_rev),
+				   .src = bpf_map__fd(skel->maps.mape_fwd_src) };
+	int *was = calloc(fwds->n + 1, sizeof(int)), changed, ret;
+	char d[96], why[MAPE_ERRLEN];
+
+	if (!was) {
+		snprintf(err, MAPE_ERRLEN, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < fwds->n; i++)
+		was[i] = fwds->v[i].enabled;
+	changed = mape_fwd_refresh(fwds, &cfg->ps);
+	ret = mape_fwd_sync(&m, fwds, err);
+	if (!ret && changed)
+		ret = mape_fwd_save(path, fwds, err);
+	for (size_t i = 0; !ret && i < fwds->n; i++) {
+		mape_fwd_describe(&fwds->v[i], d, sizeof(d));
+		if (fwds->v[i].enabled) {
+			if (!was[i])
+				printf("%s: forward %s enabled again: its ports are in the port set\n",
+				       tun, d);
+			continue;
+		}
+		mape_fwd_check_set(&fwds->v[i], &cfg->ps, why);
+		printf("%s: forward %s disabled (kept): %s\n", tun, d, why);
+	}
+	free(was);
+	return ret;
+}
+
 /* Remove what cfg says an instance added (also undoes a failed first up). */
 static void teardown(const struct mape_config *cfg, const char *tun, const char *wan,
 		     const char *dir)
@@ -443,7 +484,8 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 }
 
 static int up_apply(struct up_opts *o, const struct mape_result *res, struct mape_config *old,
-		    int have_old, const char *dir, char *err)
+		    int have_old, const char *dir, struct mape_fwd_set *fwds, const char *fwd_path,
+		    char *err)
 {
 	struct mape_ce *skel = NULL;
 	struct mape_config cfg = {};
@@ -560,7 +602,9 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		ret = ended = run_sweep(skel, new_epoch, err);
 	if (ret < 0)
 		goto out;
-	ret = 0;
+	ret = apply_forwards(skel, o->tun, &cfg, fwds, fwd_path, err);
+	if (ret)
+		goto out;
 
 	/* attach: WAN, LANs, the tunnel's XDP_PASS and TC egress */
 	ret = mape_xdp_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
@@ -622,8 +666,9 @@ int cmd_up(int argc, char **argv)
 	struct mape_ruleset rs;
 	struct mape_result res = { 0 };
 	struct mape_config old;
-	char err[MAPE_ERRLEN], dir[512];
-	int ret, have_old = 0;
+	struct mape_fwd_set fwds = { 0 };
+	char err[MAPE_ERRLEN], dir[512], fwd_path[512];
+	int ret, have_old = 0, lock = -1;
 
 	ret = parse_up(argc, argv, &o, err);
 	if (ret == 2)
@@ -634,8 +679,18 @@ int cmd_up(int argc, char **argv)
 	ret = mape_input_resolve(&o.in, &rs, &res, err);
 	if (!ret)
 		ret = up_check(&o, &res, &old, &have_old, dir, err);
+	/* the forwards to re-apply (a state file that cannot be read stops us
+	 * here: running without them would silently unpublish servers) */
+	mape_fwd_state_path(o.pin_dir, fwd_path, sizeof(fwd_path));
 	if (!ret)
-		ret = up_apply(&o, &res, &old, have_old, dir, err);
+		ret = lock = mape_fwd_lock(fwd_path, err);
+	if (ret >= 0)
+		ret = mape_fwd_load(fwd_path, &fwds, err);
+	if (!ret)
+		ret = up_apply(&o, &res, &old, have_old, dir, &fwds, fwd_path, err);
+	if (lock >= 0)
+		close(lock);
+	mape_fwd_set_free(&fwds);
 	mape_result_free(&res);
 	mape_ruleset_free(&rs);
 	return ret ? mape_errorf("%s", err) : 0;

@@ -19,6 +19,7 @@ static const struct mape_cmd cmds[] = {
 	{ "status", cmd_status, "configuration, attachments, port-set usage" },
 	{ "stats", cmd_stats, "per-reason packet counters" },
 	{ "sessions", cmd_sessions, "NAPT sessions with state, age and time left" },
+	{ "forward", cmd_forward, "publish LAN servers on ports of the set: add | del | list" },
 	{ "br", cmd_br, "Border Relay mode: br up | br down | br stats" },
 };
 

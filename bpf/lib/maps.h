@@ -94,6 +94,31 @@ struct {
 	__type(value, __u32);
 } mape_adf SEC(".maps");
 
+/* Port forwarding (`mapectl forward`): forwarded port -> LAN server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_FWDS);
+	__type(key, struct mape_fwd_key);
+	__type(value, struct mape_fwd);
+} mape_fwd SEC(".maps");
+
+/* ... and the server's endpoint -> the forwarded port it sends from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAPE_MAX_FWDS);
+	__type(key, struct mape_bind_key);
+	__type(value, struct mape_fwd_rev);
+} mape_fwd_rev SEC(".maps");
+
+/* Sources each filtered forward admits (--from). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAPE_MAX_FWD_SRCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mape_fwd_src_key);
+	__type(value, __u32);
+} mape_fwd_src SEC(".maps");
+
 /* First-fragment decisions for the following fragments (a cache: LRU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -5,11 +5,13 @@
  * (reverse); mape_bind gives endpoint-independent mapping, mape_ports the
  * per-port usage, mape_adf address-dependent filtering.
  *
- * Allocation policy for a new internal endpoint: its existing binding;
- * else its own port when in our set and free; else the first free port
- * from a random index (RFC 6056) over all blocks; else a port whose
- * (protocol, remote address, remote port) is still unused: port overlapping
- * (RFC 7857 s3.2). Else the session is refused.
+ * Allocation policy for a new internal endpoint: a forward's server
+ * (mapectl forward) sends from its forwarded port, and from no other; any
+ * other endpoint: its existing binding; else its own port when in our set
+ * and free; else the first free port from a random index (RFC 6056) over
+ * all blocks; else a port whose (protocol, remote address, remote port) is
+ * still unused: port overlapping (RFC 7857 s3.2). Else the session is
+ * refused. A forwarded port is reserved: none of these ever hands it out.
  *
  * Expiry: each session arms a bpf_timer; the callback re-arms while the
  * session is active and otherwise releases every entry it owns. Nothing
@@ -89,6 +91,39 @@ static __always_inline int host_at(const struct mape_config *cfg, __be32 host, _
 		return 0;
 	h = bpf_map_lookup_elem(&mape_hosts, &host);
 	return h && ((__u32 *)h)[idx] >= limit;
+}
+
+/* The forward of (proto, our port), or NULL: a forwarded port is reserved. */
+static __always_inline struct mape_fwd *fwd_of(__u8 proto, __be16 port)
+{
+	struct mape_fwd_key fk = { .ext_port = port, .proto = proto };
+
+	return bpf_map_lookup_elem(&mape_fwd, &fk);
+}
+
+/* Does forward f admit packets from src (its --from packet filter)? */
+static __always_inline int fwd_admits(const struct mape_fwd *f, __be32 src)
+{
+	struct mape_fwd_src_key sk = { .prefixlen = 64, .filter = f->filter, .addr = src };
+
+	return !f->filter || bpf_map_lookup_elem(&mape_fwd_src, &sk) != NULL;
+}
+
+/*
+ * The forwarded port a LAN server's endpoint sends from (static NAPT), or
+ * 0: the endpoint is no forward's target, or the port is not in our set
+ * (a prefix change in progress: `up` disables such forwards right after).
+ */
+static __always_inline __be16 fwd_port_of(const struct mape_config *cfg,
+					  const struct mape_bind_key *bk)
+{
+	struct mape_fwd_rev *r = bpf_map_lookup_elem(&mape_fwd_rev, bk);
+	struct mape_fwd *f;
+
+	if (!r || mape_ps_index(&cfg->ps, bpf_ntohs(r->ext_port)) < 0)
+		return 0;
+	f = fwd_of(bk->proto, r->ext_port);
+	return f && f->int_addr == bk->int_addr && f->int_port == bk->int_port ? r->ext_port : 0;
 }
 
 /* Release everything a session owns except its mape_out entry. */
@@ -265,6 +300,8 @@ static long port_search_step(__u32 i, struct port_search *st)
 	if (idx >= st->count)
 		idx -= st->count;
 	port = bpf_htons(mape_ps_port(&st->ps, idx));
+	if (fwd_of(st->proto, port))
+		return 0;	/* reserved for its forward */
 	if (st->overlap) {
 		if (st->busy_only) {
 			slot = port_slot(st->proto, port);
@@ -311,8 +348,12 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	__u32 slot, pi = proto_idx(k->proto), *used = bpf_map_lookup_elem(&mape_pused, &pi);
 	struct mape_port *pt;
 
+	__be16 fwd = fwd_port_of(cfg, &bk);
+
 	*overlap = 0;
-	if (b && b->epoch == (__u16)cfg->epoch &&
+	if (fwd)	/* a forward's server: its forwarded port, or none */
+		return tuple_free(k->proto, fwd, k->rem_addr, k->rem_port) ? fwd : 0;
+	if (b && b->epoch == (__u16)cfg->epoch && !fwd_of(k->proto, b->ext_port) &&
 	    tuple_free(k->proto, b->ext_port, k->rem_addr, k->rem_port))
 		return b->ext_port;	/* endpoint-independent mapping */
 	if (!st.count)
@@ -328,7 +369,7 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(k->int_port)) >= 0) {
 		slot = port_slot(k->proto, k->int_port);
 		pt = bpf_map_lookup_elem(&mape_ports, &slot);
-		if (pt && !pt->sessions)
+		if (pt && !pt->sessions && !fwd_of(k->proto, k->int_port))
 			return k->int_port;	/* keep the port when we can */
 	}
 	/* a full set (every port has sessions) has nothing free to find */

@@ -20,9 +20,12 @@ with bpftool and fills mape_cfg from Python (manual_up below); the
 default is always `mapectl up`, and its failure fails the tier.
 
 Environment: BUILD (build dir), MAPECTL (mapectl binary), MAPE_PKT_LOADER
-(mapectl | manual).
+(mapectl | manual). The forwards' state files (mapectl forward) go to a
+directory of this run (MAPE_STATE_DIR), not to the host's /var/lib/mape.
 """
+import atexit
 import ctypes
+import tempfile
 import json
 import os
 import shutil
@@ -57,6 +60,10 @@ BPFFS = "/sys/fs/bpf"
 CLONE_NEWNET = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+if "MAPE_STATE_DIR" not in os.environ:
+    os.environ["MAPE_STATE_DIR"] = tempfile.mkdtemp(prefix="mapetest-state-")
+    atexit.register(shutil.rmtree, os.environ["MAPE_STATE_DIR"], True)
 
 
 def sh(*cmd, check=True, timeout=30):
