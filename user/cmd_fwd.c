@@ -161,11 +161,14 @@ static int fwd_add(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 	free(use);
 	if_indextoname(cfg.tun_ifindex, tun);
 	mape_fmt_ip4(r.host, ip, sizeof(ip));
+	if (r.ext_last > r.ext)
+		snprintf(d, sizeof(d), "%u-%u", r.port, r.port + (r.ext_last - r.ext));
+	else
+		snprintf(d, sizeof(d), "%u", r.port);
 	printf("the firewall decides: its forward chain must accept it, e.g.\n"
-	       "  iifname \"%s\" ip daddr %s %s dport %u%s%u accept\n", tun, ip,
+	       "  iifname \"%s\" ip daddr %s %s dport %s accept\n", tun, ip,
 	       r.protos == MAPE_FWD_UDP ? "udp" : r.protos == MAPE_FWD_TCP ? "tcp" : "meta l4proto "
-	       "{ tcp, udp } th", r.port, r.ext_last > r.ext ? "-" : "",
-	       r.ext_last > r.ext ? r.port + (r.ext_last - r.ext) : 0);
+	       "{ tcp, udp } th", d);
 	return 0;
 }
 

@@ -57,8 +57,9 @@ IID=draft03
 CE1_PREFIX=2001:db8:12:3400::/56                   # 192.0.2.18 PSID 0x34
 CE2_PREFIX=${LAB_CE2_PREFIX:-2001:db8:12:3500::/56} # 192.0.2.18 PSID 0x35: shares CE1's IPv4
 # A second prefix the ISP also routes to CE2: with it (LAB_CE2_PREFIX=... lab.sh
-# gw-up ce2) CE2 has an IPv4 address of its own, 192.0.2.19 PSID 0x35.
-CE2_ALT_PREFIX=2001:db8:13:3500::/56
+# gw-up ce2) CE2 has an IPv4 address and a port set of its own, 192.0.2.19
+# PSID 0x36 (forwards of the old set are disabled by such a change).
+CE2_ALT_PREFIX=2001:db8:13:3600::/56
 
 # ---- addresses ----
 # LANs (private): CE1 has two LAN interfaces, one /25 each (no bridge needed).
@@ -437,9 +438,11 @@ do_down() {
 			ip netns del "$(ns "$n")" || log "cannot delete namespace $(ns "$n")"
 		fi
 	done
-	# 5. pins left behind (down failed or never ran): unpinning frees the maps
+	# 5. pins left behind (down failed or never ran): unpinning frees the maps;
+	#    and the gateways' forwards (mapectl keeps them across down, by pin dir)
 	for n in $GWS; do
 		rm -rf "$(pin_dir "$n")"
+		rm -f "${MAPE_STATE_DIR:-/var/lib/mape}/forwards-$ID-$n.json"{,.lock,.new}
 	done
 	rm -rf "$RUN"
 	log "lab '$ID' is down"
