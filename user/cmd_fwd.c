@@ -135,9 +135,11 @@ static int fwd_add(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 	ret = mape_fwd_check_new(set, &r, ntohl(cfg.ipv4), err);
 	if (!ret)
 		ret = mape_fwd_check_set(&r, &cfg.ps, err);
+	r.enabled = 1;
+	if (!ret)
+		ret = mape_fwd_check_room(set, &r, err);
 	if (ret)
 		return ret;
-	r.enabled = 1;
 	/* the new set: a copy of the old one plus r */
 	set->v = NULL;
 	set->n = 0;

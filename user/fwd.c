@@ -279,6 +279,29 @@ int mape_fwd_check_new(const struct mape_fwd_set *set, const struct mape_fwd_rul
 	return 0;
 }
 
+int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_rule *r, char *err)
+{
+	unsigned long ports = 0, srcs = 0;
+
+	for (size_t i = 0; i <= set->n; i++) {
+		const struct mape_fwd_rule *o = i < set->n ? &set->v[i] : r;
+		unsigned int np = !!(o->protos & MAPE_FWD_TCP) + !!(o->protos & MAPE_FWD_UDP);
+
+		if (!o->enabled && o != r)
+			continue;
+		ports += (unsigned long)(o->ext_last - o->ext + 1) * np;
+		srcs += (unsigned long)o->n_from * np;
+	}
+	if (ports > MAPE_MAX_FWDS || srcs > MAPE_MAX_FWD_SRCS) {
+		snprintf(err, MAPE_ERRLEN, "too many forwarded %s: %lu with this one, at most %d "
+			 "(each protocol counts)", ports > MAPE_MAX_FWDS ? "ports" : "--from prefixes",
+			 ports > MAPE_MAX_FWDS ? ports : srcs,
+			 ports > MAPE_MAX_FWDS ? MAPE_MAX_FWDS : MAPE_MAX_FWD_SRCS);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps)
 {
 	char err[MAPE_ERRLEN];

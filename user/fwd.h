@@ -66,6 +66,8 @@ int mape_fwd_check_set(const struct mape_fwd_rule *r, const struct mape_portset 
  * twice, a LAN host that can be one)? our_ipv4: host order, 0 unknown. */
 int mape_fwd_check_new(const struct mape_fwd_set *set, const struct mape_fwd_rule *r,
 		       __u32 our_ipv4, char *err);
+/* Do the maps have room for the enabled rules of set plus r? */
+int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_rule *r, char *err);
 /* Recompute every rule's enabled flag for ps; the number that changed. */
 int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps);
 

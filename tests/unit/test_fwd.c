@@ -194,3 +194,21 @@ TEST(fwd_state_path_per_pin_dir)
 	CHECK_STR(p, "/tmp/st/forwards.json");
 	unsetenv("MAPE_STATE_DIR");
 }
+
+TEST(fwd_room_in_the_maps)
+{
+	struct mape_fwd_set set = { 0 };
+	struct mape_fwd_rule a = rule(MAPE_FWD_TCP | MAPE_FWD_UDP, 1000, 2999, 0xc0a8010a, 1000);
+	struct mape_fwd_rule b = rule(MAPE_FWD_TCP, 3000, 3096, 0xc0a8010b, 3000);
+	char err[MAPE_ERRLEN];
+
+	CHECK_EQ(mape_fwd_set_add(&set, &a, err), 0);	/* 4000 entries */
+	b.ext_last = 3095;	/* 96 more: exactly full */
+	CHECK_EQ(mape_fwd_check_room(&set, &b, err), 0);
+	b.ext_last = 3096;
+	CHECK_EQ(mape_fwd_check_room(&set, &b, err), -ENOSPC);
+	CHECK_HAS(err, "4097");
+	set.v[0].enabled = 0;	/* a disabled forward is not in the maps */
+	CHECK_EQ(mape_fwd_check_room(&set, &b, err), 0);
+	mape_fwd_set_free(&set);
+}
