@@ -433,7 +433,7 @@ bad:
 int mape_fwd_load(const char *path, struct mape_fwd_set *set, char *err)
 {
 	json_object *root = NULL;
-	struct json_tokener *tok;
+	struct json_tokener *tok = NULL;
 	char *buf = NULL, e2[MAPE_ERRLEN];
 	size_t n = 0;
 	FILE *f;
@@ -451,11 +451,15 @@ int mape_fwd_load(const char *path, struct mape_fwd_set *set, char *err)
 	if (buf)
 		n = fread(buf, 1, STATE_MAX_FILE + 1, f);
 	fclose(f);
+	if (buf && n <= STATE_MAX_FILE)
+		buf[n] = 0;
 	if (!buf || n > STATE_MAX_FILE) {
 		free(buf);
 		snprintf(err, MAPE_ERRLEN, "%s: %s", path, buf ? "too big" : "out of memory");
 		return -EINVAL;
 	}
+	if (strspn(buf, " \t\r\n") >= n)
+		goto out;	/* an empty file: no forwards */
 	tok = json_tokener_new();
 	if (tok)
 		root = json_tokener_parse_ex(tok, buf, (int)n);
