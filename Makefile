@@ -22,7 +22,9 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e '
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -std=gnu11 -Iinclude -Iuser -I$(BUILD)
 CFLAGS   += $(SAN_FLAGS)
-LDLIBS   += -lbpf -lelf -lz -ljson-c
+VERSION  := $(shell cat VERSION)
+CFLAGS   += -DMAPE_VERSION='"$(VERSION)"'
+LDLIBS   += -lbpf -lelf -lz -ljson-c -linih -lsystemd
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	-Iinclude -Ibpf -I$(BUILD) -mcpu=v3
 
@@ -87,6 +89,7 @@ $(BUILD)/user/presets.o: $(BUILD)/user/presets.c user/mape.h include/mape_map.h
 
 # Front-ends include the BPF skeletons.
 $(CMD_OBJS): $(SKELS)
+$(BUILD)/user/mapectl.o: VERSION
 
 $(BUILD)/mapectl: $(CMD_OBJS) $(USER_OBJS)
 	$(call msg,LD,$@)

@@ -26,5 +26,9 @@ int cmd_stats(int argc, char **argv);
 int cmd_sessions(int argc, char **argv);
 int cmd_br(int argc, char **argv);	/* cmd_br.c */
 int cmd_forward(int argc, char **argv);	/* cmd_fwd.c */
+int cmd_daemon(int argc, char **argv);	/* cmd_daemon.c */
+int cmd_update(int argc, char **argv);
+/* Save the options of a successful up, for update without a daemon. */
+int mape_up_save_args(const char *pin_dir, int argc, char **argv);
 
 #endif

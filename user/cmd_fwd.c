@@ -203,6 +203,14 @@ static int fwd_del(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 	for (size_t i = 0; !ret && i < set->n; i++) {
 		struct mape_fwd_rule r = set->v[i], gone = r;
 
+		if (ext >= r.ext && ext <= r.ext_last && (r.protos & protos) &&
+		    r.origin == MAPE_FWD_CONFIG) {
+			snprintf(err, MAPE_ERRLEN, "forward '%s' (%s port %u) comes from the "
+				 "[forwards] of the configuration file: remove it there, then run "
+				 "up again", r.comment, a->pos[1], ext);
+			ret = -EPERM;
+			break;
+		}
 		if (ext >= r.ext && ext <= r.ext_last && (r.protos & protos)) {
 			gone.protos &= protos;
 			r.protos &= ~protos;
@@ -262,6 +270,8 @@ static void list_text(const struct mape_fwd_set *set, const struct mape_fwd_use 
 		}
 		if (r->comment[0])
 			printf(" \"%s\"", r->comment);
+		if (r->origin == MAPE_FWD_CONFIG)
+			printf(" (configuration file)");
 		if (use && use[i].others)
 			printf(" (+%u earlier dynamic session%s on its ports)", use[i].others,
 			       use[i].others == 1 ? "" : "s");

@@ -32,12 +32,39 @@
 #include "pin.h"
 #include "veth.h"
 #include "fwd.h"
+#include "conf.h"
+#include "route.h"
 #include "mape_ce.skel.h"
 
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC,
+};
+
+/* up's options; also the keys of the configuration file (conf.h). */
+const struct option mape_up_opts[] = {
+	MAPE_INPUT_LONGOPTS,
+	{ "wan", required_argument, NULL, OPT_WAN },
+	{ "lan", required_argument, NULL, OPT_LAN },
+	{ "mtu", required_argument, NULL, OPT_MTU },
+	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "tun", required_argument, NULL, OPT_TUN },
+	{ "filtering", required_argument, NULL, OPT_FILTERING },
+	{ "timeout-tcp-est", required_argument, NULL, OPT_TO_TCP_EST },
+	{ "timeout-tcp-trans", required_argument, NULL, OPT_TO_TCP_TRANS },
+	{ "timeout-udp", required_argument, NULL, OPT_TO_UDP },
+	{ "timeout-icmp", required_argument, NULL, OPT_TO_ICMP },
+	{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
+	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+	{ "max-sessions-per-host", required_argument, NULL, OPT_MAX_PER_HOST },
+	{ "max-ports-per-host", required_argument, NULL, OPT_MAX_PORTS_HOST },
+	{ "route", required_argument, NULL, OPT_ROUTE },
+	{ "metric", required_argument, NULL, OPT_METRIC },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
 };
 
 static const char up_usage[] =
@@ -48,6 +75,7 @@ static const char up_usage[] =
 	"         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
 	"         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
 	"         [--max-sessions-per-host N] [--max-ports-per-host N]\n"
+	"         [--route default|'table N'|none] [--metric M] [--config FILE]\n"
 	"\n"
 	"  --wan IF          IPv6 uplink; the CE address is added to it\n"
 	"  --lan IF          LAN interface (repeat for several, at most 8)\n"
@@ -65,6 +93,12 @@ static const char up_usage[] =
 	"                    ports of the set one LAN host may take alone, per protocol;\n"
 	"                    beyond, its new flows share ports in use (default: half\n"
 	"                    the set; 0: no limit)\n"
+	"  --route R         the IPv4 default route into the tunnel: default (main table,\n"
+	"                    the default), 'table N', or none; a default route it replaces\n"
+	"                    is saved and put back by mapectl down\n"
+	"  --metric M        its metric (default 0)\n"
+	"  --config FILE     options from FILE (key = value, the options without dashes,\n"
+	"                    and a [forwards] section); the command line overrides it\n"
 	"  --pin-dir DIR     where maps and programs are pinned (default " MAPE_PIN_DIR ")\n"
 	"  rule options      as for mapectl calc (see mapectl calc --help)\n";
 
@@ -75,36 +109,20 @@ struct up_opts {
 	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions, max_per_host;
 	unsigned long max_ports_host;
 	int per_host_given, ports_host_given;
+	struct mape_route_opts route;
 };
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 {
-	static const struct option opts[] = {
-		MAPE_INPUT_LONGOPTS,
-		{ "wan", required_argument, NULL, OPT_WAN },
-		{ "lan", required_argument, NULL, OPT_LAN },
-		{ "mtu", required_argument, NULL, OPT_MTU },
-		{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
-		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-		{ "tun", required_argument, NULL, OPT_TUN },
-		{ "filtering", required_argument, NULL, OPT_FILTERING },
-		{ "timeout-tcp-est", required_argument, NULL, OPT_TO_TCP_EST },
-		{ "timeout-tcp-trans", required_argument, NULL, OPT_TO_TCP_TRANS },
-		{ "timeout-udp", required_argument, NULL, OPT_TO_UDP },
-		{ "timeout-icmp", required_argument, NULL, OPT_TO_ICMP },
-		{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
-		{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
-		{ "max-sessions-per-host", required_argument, NULL, OPT_MAX_PER_HOST },
-		{ "max-ports-per-host", required_argument, NULL, OPT_MAX_PORTS_HOST },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	const struct option *opts = mape_up_opts;
 	static const char *const to_names[] = { "--timeout-tcp-est", "--timeout-tcp-trans",
 						 "--timeout-udp", "--timeout-icmp" };
+	unsigned long v;
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
 	mape_input_init(&o->in);
+	o->route.table = 254;	/* main */
 	o->pin_dir = MAPE_PIN_DIR;
 	o->tun = "mape0";
 	o->mtu = 1460;
@@ -200,6 +218,17 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 				return -EINVAL;
 			o->per_host_given = 1;
 			break;
+		case OPT_ROUTE:
+			if (mape_route_parse(optarg, &o->route, err))
+				return -EINVAL;
+			break;
+		case OPT_METRIC:
+			if (mape_parse_uint("--metric", optarg, 0xfffffffful, &v, err))
+				return -EINVAL;
+			o->route.metric = v;
+			break;
+		case OPT_CONFIG:
+			break;	/* read by cmd_up before */
 		case OPT_MAX_PORTS_HOST:
 			if (mape_parse_uint("--max-ports-per-host", optarg, 65536,
 					    &o->max_ports_host, err))
@@ -324,7 +353,7 @@ static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *
  * the maps after the switch, so never applied to ports of another set.
  */
 static int apply_forwards(struct mape_ce *skel, const char *tun, const struct mape_config *cfg,
-			  struct mape_fwd_set *fwds, const char *path, char *err)
+			  struct mape_fwd_set *fwds, const char *path, int dirty, char *err)
 {
 	struct mape_fwd_maps m = { .fwd = bpf_map__fd(skel->maps.mape_fwd),
 				   .rev = bpf_map__fd(skel->maps.mape_fwd_rev),
@@ -340,7 +369,7 @@ static int apply_forwards(struct mape_ce *skel, const char *tun, const struct ma
 		was[i] = fwds->v[i].enabled;
 	changed = mape_fwd_refresh(fwds, &cfg->ps);
 	ret = mape_fwd_sync(&m, fwds, err);
-	if (!ret && changed)
+	if (!ret && (changed || dirty))
 		ret = mape_fwd_save(path, fwds, err);
 	for (size_t i = 0; !ret && i < fwds->n; i++) {
 		mape_fwd_describe(&fwds->v[i], d, sizeof(d));
@@ -485,7 +514,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 
 static int up_apply(struct up_opts *o, const struct mape_result *res, struct mape_config *old,
 		    int have_old, const char *dir, struct mape_fwd_set *fwds, const char *fwd_path,
-		    char *err)
+		    int fwds_dirty, char *err)
 {
 	struct mape_ce *skel = NULL;
 	struct mape_config cfg = {};
@@ -577,7 +606,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	snprintf(buf, sizeof(buf), "%s/32", a4);
 	ret = mape_ip(err, 0, "addr", "replace", buf, "dev", o->tun, NULL);
 	if (!ret)
-		ret = mape_ip(err, 0, "route", "replace", "default", "dev", o->tun, NULL);
+		ret = mape_route_apply(o->pin_dir, o->tun, &o->route, err);
 	if (ret)
 		goto out;
 	if (have_old && memcmp(old->ce_addr, cfg.ce_addr, 16)) {
@@ -602,7 +631,7 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		ret = ended = run_sweep(skel, new_epoch, err);
 	if (ret < 0)
 		goto out;
-	ret = apply_forwards(skel, o->tun, &cfg, fwds, fwd_path, err);
+	ret = apply_forwards(skel, o->tun, &cfg, fwds, fwd_path, fwds_dirty, err);
 	if (ret)
 		goto out;
 
@@ -655,9 +684,48 @@ out:
 			cfg.lan_ifindex[i] = if_nametoindex(o->lans[i]);
 		memcpy(cfg.ce_addr, res->ce, 16);
 		teardown(&cfg, o->tun, o->wan, dir);
+		mape_route_restore(o->pin_dir, err);
 	}
 	mape_ce__destroy(skel);
 	return ret;
+}
+
+/*
+ * The forwards of the configuration file replace those an earlier
+ * `up --config` put in the state file; a forward added by the command
+ * line that collides with one of them stops up (FILE: forward NAME: ...).
+ */
+static int merge_config_forwards(struct mape_fwd_set *fwds, const struct mape_conf *conf,
+				 char *err)
+{
+	struct mape_fwd_set next = { 0 };
+	char e2[MAPE_ERRLEN];
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < fwds->n; i++)
+		if (fwds->v[i].origin != MAPE_FWD_CONFIG)
+			ret = mape_fwd_set_add(&next, &fwds->v[i], err);
+	for (size_t i = 0; !ret && i < conf->fwds.n; i++) {
+		struct mape_fwd_rule r = conf->fwds.v[i];
+
+		/* keep the enabled flag it had, so that up reports a change */
+		for (size_t j = 0; j < fwds->n; j++)
+			if (fwds->v[j].origin == MAPE_FWD_CONFIG && fwds->v[j].ext == r.ext &&
+			    fwds->v[j].protos == r.protos)
+				r.enabled = fwds->v[j].enabled;
+		ret = mape_fwd_check_new(&next, &r, 0, e2);
+		if (!ret)
+			ret = mape_fwd_set_add(&next, &r, e2);
+		if (ret)
+			snprintf(err, MAPE_ERRLEN, "%s: forward %s: %s", conf->path, r.comment, e2);
+	}
+	if (ret) {
+		mape_fwd_set_free(&next);
+		return ret;
+	}
+	mape_fwd_set_free(fwds);
+	*fwds = next;
+	return 0;
 }
 
 int cmd_up(int argc, char **argv)
@@ -667,14 +735,43 @@ int cmd_up(int argc, char **argv)
 	struct mape_result res = { 0 };
 	struct mape_config old;
 	struct mape_fwd_set fwds = { 0 };
+	struct mape_conf conf = { 0 };
 	char err[MAPE_ERRLEN], dir[512], fwd_path[512];
-	int ret, have_old = 0, lock = -1;
+	char **sv = NULL, **mv = NULL;
+	const char *conf_path = mape_conf_arg(argc, argv);
+	int ret, have_old = 0, lock = -1, sc = argc, orig_argc = argc;
+	char **orig_argv = argv;
 
+	if (conf_path) {
+		ret = mape_conf_load(conf_path, mape_up_opts, &conf, err);
+		if (!ret) {
+			sv = mape_conf_strip(argc, argv, &sc);
+			mv = sv ? mape_conf_merge(&conf, sc, sv, &argc) : NULL;
+			if (!mv) {
+				snprintf(err, MAPE_ERRLEN, "out of memory");
+				ret = -ENOMEM;
+			}
+		}
+		if (ret) {
+			mape_conf_free(&conf);
+			free(sv);
+			return mape_errorf("%s", err);
+		}
+		argv = mv;
+	}
 	ret = parse_up(argc, argv, &o, err);
-	if (ret == 2)
-		return mape_usage_error(argc, argv);
-	if (ret)
-		return ret > 0 ? 0 : mape_errorf("%s", err);
+	if (ret == 2) {
+		ret = mape_usage_error(argc, argv);
+		goto done;
+	}
+	if (ret) {
+		if (ret < 0) {
+			mape_conf_where(&conf, sc, sv, err);
+			mape_errorf("%s", err);
+		}
+		ret = ret > 0 ? 0 : 1;
+		goto done;
+	}
 	mape_ruleset_init(&rs);
 	ret = mape_input_resolve(&o.in, &rs, &res, err);
 	if (!ret)
@@ -686,14 +783,25 @@ int cmd_up(int argc, char **argv)
 		ret = lock = mape_fwd_lock(fwd_path, err);
 	if (ret >= 0)
 		ret = mape_fwd_load(fwd_path, &fwds, err);
+	if (!ret && conf_path)
+		ret = merge_config_forwards(&fwds, &conf, err);
 	if (!ret)
-		ret = up_apply(&o, &res, &old, have_old, dir, &fwds, fwd_path, err);
+		ret = up_apply(&o, &res, &old, have_old, dir, &fwds, fwd_path, !!conf_path, err);
 	if (lock >= 0)
 		close(lock);
 	mape_fwd_set_free(&fwds);
 	mape_result_free(&res);
 	mape_ruleset_free(&rs);
-	return ret ? mape_errorf("%s", err) : 0;
+	if (ret && conf_path)
+		mape_conf_where(&conf, sc, sv, err);
+	if (!ret)	/* what mapectl update repeats without a daemon */
+		mape_up_save_args(o.pin_dir, orig_argc, orig_argv);
+	ret = ret ? mape_errorf("%s", err) : 0;
+done:
+	mape_conf_free(&conf);
+	free(sv);
+	free(mv);
+	return ret;
 }
 
 int cmd_down(int argc, char **argv)
@@ -740,5 +848,9 @@ int cmd_down(int argc, char **argv)
 	teardown(&cfg, tun, wan, dir);
 	printf("down: removed %s%s%s\n", tun[0] ? tun : "(tunnel gone)", wan[0] ? " and the CE "
 	       "address on " : "", wan);
+	ret = mape_route_restore(pin_dir, err);
+	if (ret > 0)
+		printf("down: restored %d default route%s that up had replaced\n", ret,
+		       ret == 1 ? "" : "s");
 	return 0;
 }

@@ -13,8 +13,8 @@
 #include <bpf/bpf.h>
 #include "fwd.h"
 #include "pin.h"
+#include "route.h"
 
-#define STATE_DIR "/var/lib/mape"
 #define STATE_MAX_FILE (4 << 20)
 
 void mape_fwd_set_free(struct mape_fwd_set *set)
@@ -42,30 +42,9 @@ int mape_fwd_set_add(struct mape_fwd_set *set, const struct mape_fwd_rule *r, ch
 	return 0;
 }
 
-/* STATE_DIR/forwards.json for the default pin directory; else
- * forwards-<pin dir below /sys/fs/bpf, '/' as '_'>.json. */
 void mape_fwd_state_path(const char *pin_dir, char *out, size_t len)
 {
-	const char *dir = getenv("MAPE_STATE_DIR"), *p = pin_dir;
-	char name[256];
-	size_t i;
-
-	if (!dir || !*dir)
-		dir = STATE_DIR;
-	if (!strncmp(pin_dir, MAPE_PIN_DIR, strlen(MAPE_PIN_DIR)) &&
-	    (!pin_dir[strlen(MAPE_PIN_DIR)] || !strcmp(pin_dir + strlen(MAPE_PIN_DIR), "/"))) {
-		snprintf(out, len, "%s/forwards.json", dir);
-		return;
-	}
-	if (!strncmp(p, "/sys/fs/bpf/", 12))
-		p += 12;
-	while (*p == '/')
-		p++;
-	for (i = 0; *p && i + 1 < sizeof(name); p++)
-		if (*p != '/' || p[1])
-			name[i++] = *p == '/' ? '_' : *p;
-	name[i] = 0;
-	snprintf(out, len, "%s/forwards-%s.json", dir, name);
+	mape_state_path(pin_dir, "forwards", out, len);
 }
 
 /* ---- parsers ---- */
@@ -339,6 +318,8 @@ json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_
 	json_object_object_add(o, "from", from);
 	json_object_object_add(o, "comment", json_object_new_string(r->comment));
 	json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
+	json_object_object_add(o, "origin", json_object_new_string(r->origin == MAPE_FWD_CONFIG ?
+								   "config" : "cli"));
 	if (use) {
 		json_object_object_add(o, "sessions", json_object_new_int64(use->sessions));
 		json_object_object_add(o, "other_sessions", json_object_new_int64(use->others));
@@ -409,6 +390,11 @@ static int rule_of_json(json_object *o, struct mape_fwd_rule *r, char *err)
 			if (!json_object_is_type(v, json_type_boolean))
 				goto bad;
 			r->enabled = json_object_get_boolean(v);
+		} else if (!strcmp(k, "origin")) {
+			if (!json_object_is_type(v, json_type_string) ||
+			    (strcmp(s, "cli") && strcmp(s, "config")))
+				goto bad;
+			r->origin = !strcmp(s, "config") ? MAPE_FWD_CONFIG : MAPE_FWD_CLI;
 		} else if (strcmp(k, "port_last") && strcmp(k, "sessions") &&
 			   strcmp(k, "other_sessions")) {
 			snprintf(err, MAPE_ERRLEN, "unknown key '%s'", k);

@@ -34,7 +34,11 @@ struct mape_fwd_rule {
 	__u8 from_len[MAPE_FWD_MAX_FROM];
 	char comment[MAPE_FWD_COMMENT];
 	int enabled;		/* all its ports are in the current set */
+	int origin;		/* MAPE_FWD_CLI or MAPE_FWD_CONFIG */
 };
+
+#define MAPE_FWD_CLI 0		/* mapectl forward add */
+#define MAPE_FWD_CONFIG 1	/* the [forwards] of the configuration file (up --config) */
 
 struct mape_fwd_set {
 	struct mape_fwd_rule *v;

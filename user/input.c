@@ -82,12 +82,29 @@ int mape_input_rules(const struct mape_input *in, struct mape_ruleset *rs, char 
 		}
 		ret = mape_preset_load(in->preset, &pfx, rs, err);
 	} else if (in->n_rules) {
+		/* one --rule may hold several, separated by spaces (OpenWrt's $MAPE) */
 		for (int i = 0; i < in->n_rules; i++) {
-			struct mape_rule r;
+			char *dup = strdup(in->rules[i]), *save = NULL, *one;
+			int n = 0;
 
-			ret = mape_parse_rule(in->rules[i], &r, err);
-			if (!ret)
-				ret = mape_ruleset_add(rs, &r, err);
+			if (!dup) {
+				snprintf(err, MAPE_ERRLEN, "out of memory");
+				return -ENOMEM;
+			}
+			ret = 0;
+			for (one = strtok_r(dup, " \t\n", &save); one && !ret;
+			     one = strtok_r(NULL, " \t\n", &save), n++) {
+				struct mape_rule r;
+
+				ret = mape_parse_rule(one, &r, err);
+				if (!ret)
+					ret = mape_ruleset_add(rs, &r, err);
+			}
+			free(dup);
+			if (!ret && !n) {
+				snprintf(err, MAPE_ERRLEN, "empty rule");
+				ret = -EINVAL;
+			}
 			if (ret)
 				return ret;
 		}

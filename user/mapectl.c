@@ -20,12 +20,15 @@ static const struct mape_cmd cmds[] = {
 	{ "stats", cmd_stats, "per-reason packet counters" },
 	{ "sessions", cmd_sessions, "NAPT sessions with state, age and time left" },
 	{ "forward", cmd_forward, "publish LAN servers on ports of the set: add | del | list" },
+	{ "daemon", cmd_daemon, "the router service: up from the config, follow prefix changes" },
+	{ "update", cmd_update, "tell the instance (or its daemon) a new delegated prefix" },
 	{ "br", cmd_br, "Border Relay mode: br up | br down | br stats" },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mapectl COMMAND [OPTIONS]   (mapectl COMMAND --help for its options)\n\n"
+	fprintf(f, "usage: mapectl COMMAND [OPTIONS]   (mapectl COMMAND --help for its options)\n"
+		   "       mapectl --version\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
@@ -58,6 +61,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("mapectl %s\n", MAPE_VERSION);
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -104,7 +104,9 @@ int mape_rule_finish(struct mape_rule *r, int psid_len_given, int psid_given, co
 				 src, r->psid_len, r->ea_len, r->ip4_len, q);
 			return -EINVAL;
 		}
-		if (psid_given) {
+		/* psid=0 without psidlen is ignored, as OpenWrt ignores a psid
+		 * without psidlen: the PSID is the EA bits' (docs/cli.md) */
+		if (psid_given && (r->psid || psid_len_given)) {
 			snprintf(err, MAPE_ERRLEN,
 				 "%s: psid=%u given but the EA bits already carry the PSID", src,
 				 r->psid);
@@ -161,12 +163,15 @@ static int parse_bool(const char *key, const char *v, int *out, char *err)
 
 enum rule_key {
 	K_TYPE, K_IP6, K_IP6LEN, K_IP4, K_IP4LEN, K_EALEN, K_OFFSET, K_PSIDLEN, K_PSID, K_BR,
-	K_FMR, K_NKEYS
+	K_FMR, K_RATIO, K_PD, K_PDLEN, K_NKEYS
 };
 
+/* ratio, pd and pdlen come with OpenWrt's $MAPE strings (odhcp6c): the
+ * sharing ratio and the delegated prefix it saw. Checked, not used: the
+ * EA bits and --prefix decide. */
 static const char *const rule_keys[K_NKEYS] = {
 	"type", "ipv6prefix", "prefix6len", "ipv4prefix", "prefix4len", "ealen",
-	"offset", "psidlen", "psid", "br", "fmr",
+	"offset", "psidlen", "psid", "br", "fmr", "ratio", "pd", "pdlen",
 };
 
 /* Value of one numeric key into *out, bounded by max. */
@@ -304,6 +309,16 @@ int mape_parse_rule(const char *s, struct mape_rule *r, char *err)
 		if (fmr)
 			r->flags |= MAPE_RULE_FMR;
 	}
+	if (seen[K_RATIO] && (rule_num("ratio", val[K_RATIO], 65536, &v, err) || !v ||
+			      (v & (v - 1)))) {
+		snprintf(err, MAPE_ERRLEN, "bad rule value ratio=%s: a power of 2, 1..65536",
+			 val[K_RATIO]);
+		goto out;
+	}
+	if (seen[K_PD] && mape_parse_ip6(val[K_PD], p6.addr, err))
+		goto out;
+	if (seen[K_PDLEN] && rule_num("pdlen", val[K_PDLEN], 128, &v, err))
+		goto out;
 	snprintf(src, sizeof(src), "rule '%.200s'", s);
 	ret = mape_rule_finish(r, seen[K_PSIDLEN], seen[K_PSID], src, err);
 out:

@@ -80,7 +80,7 @@ def test_state_file_listed_and_deleted_without_instance(state):
               "port": 8080, "from": ["203.0.113.0/24"], "comment": "web", "enabled": False}]
     path.write_text(json.dumps(rules))
     got = json.loads(run(env, "list", "--json", "--pin-dir", pin).stdout)
-    assert got == [dict(rules[0], port_last=8082, sessions=0, other_sessions=0)]
+    assert got == [dict(rules[0], port_last=8082, sessions=0, other_sessions=0, origin="cli")]
     p = run(env, "list", "--pin-dir", pin)
     assert "disabled" in p.stdout and "203.0.113.0/24" in p.stdout
     # deleting one protocol of a "both" forward keeps the other

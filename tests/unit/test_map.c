@@ -5,6 +5,7 @@
  * rule, and every validation error of the rule string.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include "test.h"
 #include "mape.h"
@@ -133,6 +134,26 @@ TEST(ra_only_slash64_keeps_subnet_bits)
 	ip6("240b:10:1234:56ab:6a:4812:3400:5600", want);
 	CHECK_STR(fmt6(res.ce), fmt6(want));
 	mape_result_free(&res);
+}
+
+/* psid=0 without psidlen on a rule whose EA bits carry the PSID: ignored (as
+ * OpenWrt ignores a psid without psidlen), the PSID is the EA bits'; with
+ * psidlen, or nonzero, it is refused. */
+TEST(psid0_without_psidlen_ignored)
+{
+	struct mape_result res;
+	struct mape_rule r;
+	char err[MAPE_ERRLEN];
+
+	CHECK_EQ(calc1("ipv6prefix=2001:db8::,prefix6len=40,ipv4prefix=192.0.2.0,prefix4len=24,"
+		       "ealen=16,offset=6,psid=0", "2001:db8:12:3400::/56", -1, &res), 0);
+	CHECK_EQ(res.ps.psid, 0x34);
+	mape_result_free(&res);
+	CHECK_EQ(mape_parse_rule("ipv6prefix=2001:db8::/40,ipv4prefix=192.0.2.0/24,ealen=16,"
+				 "psidlen=8,psid=0", &r, err), -EINVAL);
+	CHECK_HAS(err, "already carry");
+	CHECK_EQ(mape_parse_rule("ipv6prefix=2001:db8::/40,ipv4prefix=192.0.2.0/24,ealen=16,"
+				 "psid=1", &r, err), -EINVAL);
 }
 
 TEST(ea0_explicit_psid)

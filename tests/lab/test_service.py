@@ -1,0 +1,259 @@
+# SPDX-License-Identifier: MIT
+"""The router service (`mapectl daemon`, `mapectl update`, the configuration
+file, --route), in the lab on CE2 (h3 behind it): the daemon is started as a
+child process with a configuration file and signalled; its readiness is read
+from a NOTIFY_SOCKET of the test's own, as systemd would; CE2's IPv4 default
+route before it (a stand-in for a PPPoE uplink) must be back after SIGTERM."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import LAB_SH, _env
+from test_lab import calc, out
+
+STANDIN_GW = "192.168.2.99"     # the stand-in uplink's gateway, on CE2's LAN (onlink)
+
+
+def default_routes(lab):
+    r = lab.run("ce2", "ip", "-4", "route", "show", "default")
+    return r.stdout.strip()
+
+
+def write_conf(lab, name, extra=""):
+    path = os.path.join(lab.RUN, name)
+    with open(path, "w") as f:
+        f.write(f"""# CE2 of the lab, as the service runs it
+wan = wan
+lan = lan1
+rule = {lab.RULE},fmr
+br = {lab.BR_ADDR}
+iid = {lab.IID}
+pin-dir = {lab.pin('ce2')}
+xdp-mode = {lab.mode}
+{extra}
+""")
+    return path
+
+
+class Notify:
+    """A NOTIFY_SOCKET, as systemd gives a Type=notify service."""
+
+    def __init__(self, lab):
+        self.path = os.path.join(lab.RUN, f"notify-{os.getpid()}.sock")
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.msgs = []
+
+    def wait(self, what, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(what in m for m in self.msgs):
+                return True
+            self.sock.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return any(what in m for m in self.msgs)
+
+    def close(self):
+        self.sock.close()
+        os.unlink(self.path)
+
+
+def start_daemon(lab, notify, *args):
+    cmd = [LAB_SH, "exec", "ce2", "env", f"NOTIFY_SOCKET={notify.path}", lab.mapectl_bin,
+           "daemon", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=_env(), stdin=subprocess.DEVNULL)
+
+
+def daemon_pid(lab):
+    r = lab.run("ce2", "pgrep", "-f", "^[^ ]*mapectl daemon")
+    pids = [int(p) for p in r.stdout.split()]
+    assert pids, "no mapectl daemon in ce2"
+    return pids[0]
+
+
+def wait_status(lab, pred, timeout):
+    end = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < end:
+        r = lab.mapectl("ce2", "status", "--json", "--pin-dir", lab.pin("ce2"))
+        if r.returncode == 0:
+            st = json.loads(r.stdout)
+            if pred(st):
+                return st, True
+        time.sleep(0.1)
+    return st, False
+
+
+def h3_reaches_web(lab):
+    return lab.run("h3", "curl", "-sS", "-m", "5", "-o", "/dev/null", f"http://{lab.WEB}/",
+                   timeout=15)
+
+
+@pytest.fixture
+def ce2_free(lab):
+    """CE2 down (the service brings it up), with a stand-in default route;
+    afterwards the lab's CE2 is back as it was."""
+    lab.lab("gw-down", "ce2")
+    lab.run("ce2", "ip", "route", "add", "default", "via", STANDIN_GW, "dev", "lan1", "onlink")
+    notify = Notify(lab)
+    try:
+        yield lab, notify
+    finally:
+        lab.run("ce2", "pkill", "-f", "^[^ ]*mapectl daemon")
+        end = time.monotonic() + 15     # its SIGTERM runs down, which restores routes
+        while time.monotonic() < end and \
+                lab.run("ce2", "pgrep", "-f", "^[^ ]*mapectl daemon").returncode == 0:
+            time.sleep(0.2)
+        lab.run("ce2", "ip", "route", "del", "default", "via", STANDIN_GW)
+        notify.close()
+        r = lab.lab("gw-up", "ce2")
+        assert r.returncode == 0, out(r)
+
+
+def test_daemon_start_hup_update_term(ce2_free):
+    lab, notify = ce2_free
+    old, new = calc(lab, lab.CE2_PREFIX), calc(lab, lab.CE2_ALT_PREFIX)
+    fport = old["port_ranges"][0][0] + 3
+    conf = write_conf(lab, "service.conf", f"prefix = {lab.CE2_PREFIX}\n"
+                      f"[forwards]\nweb = tcp {fport} {lab.H3}:8080\n")
+    before = default_routes(lab)
+    assert STANDIN_GW in before
+    d = start_daemon(lab, notify, "--config", conf)
+    try:
+        assert notify.wait("READY=1", 30), f"no READY=1: {notify.msgs}"
+        st, ok = wait_status(lab, lambda s: s["ipv4"] == old["ipv4"], 5)
+        assert ok and st["psid"] == old["psid"], st
+        assert "dev mape0" in default_routes(lab), default_routes(lab)
+        assert STANDIN_GW not in default_routes(lab)
+        r = h3_reaches_web(lab)
+        assert r.returncode == 0, f"h3 -> WEB under the daemon:\n{out(r)}\n{lab.diag('ce2')}"
+        fw = [f for f in st["forwards"] if f["origin"] == "config"]
+        assert [(f["ext_port"], f["enabled"], f["comment"]) for f in fw] == [(fport, True, "web")]
+        r = lab.mapectl("ce2", "forward", "del", "tcp", str(fport), "--pin-dir", lab.pin("ce2"))
+        assert r.returncode == 1 and "configuration file" in r.stderr, out(r)
+
+        # SIGHUP: the file again (a new MTU)
+        text = open(conf).read().replace("xdp-mode", "mtu = 1400\nxdp-mode")
+        open(conf, "w").write(text)
+        os.kill(daemon_pid(lab), signal.SIGHUP)
+        st, ok = wait_status(lab, lambda s: s["mtu"] == 1400, 5)
+        assert ok, f"SIGHUP did not apply mtu = 1400: {st and st['mtu']}"
+
+        # a new delegated prefix through update: applied within 2 s
+        t0 = time.monotonic()
+        r = lab.mapectl("ce2", "update", "--prefix", lab.CE2_ALT_PREFIX, "--pin-dir",
+                        lab.pin("ce2"))
+        assert r.returncode == 0 and r.stdout.startswith("daemon: ok"), out(r)
+        st, ok = wait_status(lab, lambda s: s["ipv4"] == new["ipv4"] and
+                             s["psid"] == new["psid"], 2)
+        took = time.monotonic() - t0
+        assert ok and took < 2.5, f"the new prefix took {took:.1f} s: {st}"
+        fw = [f for f in st["forwards"] if f["origin"] == "config"]
+        assert [f["enabled"] for f in fw] == [False], fw     # its port left the set
+        r = h3_reaches_web(lab)
+        assert r.returncode == 0, f"h3 -> WEB after the update:\n{out(r)}\n{lab.diag('ce2')}"
+
+        # SIGTERM: down, the stand-in route back
+        os.kill(daemon_pid(lab), signal.SIGTERM)
+        rc = d.wait(20)
+        log = d.stdout.read()
+        assert rc == 0, f"daemon exit {rc}:\n{log}"
+        r = lab.mapectl("ce2", "status", "--pin-dir", lab.pin("ce2"))
+        assert r.returncode != 0 and "not up" in r.stderr, out(r)
+        after = default_routes(lab)
+        assert STANDIN_GW in after and "mape0" not in after, f"default route after: {after}"
+        assert notify.wait("STOPPING=1", 2), notify.msgs
+        for line in ("started", "up with prefix", "SIGHUP", "update: up with prefix",
+                     "taking the CE down"):
+            assert line in log, f"{line!r} not in the daemon's log:\n{log}"
+    finally:
+        if d.poll() is None:
+            d.kill()
+            d.wait(5)
+
+
+def test_daemon_follows_the_wan_64(ce2_free):
+    """No prefix anywhere: the daemon waits, then takes the /64 of a SLAAC
+    address on the WAN (an RA-only line), and follows it when it changes."""
+    lab, notify = ce2_free
+    p1 = lab.CE2_PREFIX.split("::")[0] + "::"           # the /56's first /64
+    p2 = lab.CE2_ALT_PREFIX.split("::")[0] + "::"
+    old, new = calc(lab, p1 + "/64"), calc(lab, p2 + "/64")
+    conf = write_conf(lab, "service-ra.conf")
+    d = start_daemon(lab, notify, "--config", conf)
+    try:
+        assert notify.wait("READY=1", 30), f"no READY=1: {notify.msgs}"
+        assert notify.wait("waiting for a prefix", 5), notify.msgs
+        lab.run("ce2", "ip", "-6", "addr", "add", p1 + "1234/64", "dev", "wan", "nodad",
+                "valid_lft", "3600", "preferred_lft", "3600")
+        st, ok = wait_status(lab, lambda s: s["ipv4"] == old["ipv4"] and
+                             s["psid"] == old["psid"], 3)
+        assert ok, f"the daemon did not take {p1}/64: {st}\n{notify.msgs}"
+        assert h3_reaches_web(lab).returncode == 0
+        t0 = time.monotonic()
+        lab.run("ce2", "ip", "-6", "addr", "add", p2 + "1234/64", "dev", "wan", "nodad",
+                "valid_lft", "3600", "preferred_lft", "3600")
+        lab.run("ce2", "ip", "-6", "addr", "del", p1 + "1234/64", "dev", "wan")
+        st, ok = wait_status(lab, lambda s: s["ipv4"] == new["ipv4"] and
+                             s["psid"] == new["psid"], 3)
+        took = time.monotonic() - t0
+        assert ok and took < 2.5, f"the new /64 took {took:.1f} s: {st}"
+        r = h3_reaches_web(lab)
+        assert r.returncode == 0, f"h3 -> WEB after the /64 changed:\n{out(r)}\n{lab.diag('ce2')}"
+        os.kill(daemon_pid(lab), signal.SIGTERM)
+        assert d.wait(20) == 0
+    finally:
+        if d.poll() is None:
+            d.kill()
+            d.wait(5)
+        lab.run("ce2", "ip", "-6", "addr", "del", p1 + "1234/64", "dev", "wan")
+        lab.run("ce2", "ip", "-6", "addr", "del", p2 + "1234/64", "dev", "wan")
+
+
+def test_update_without_daemon_repeats_the_last_up(lab):
+    """No daemon: update runs up again with the last up's options and the
+    new prefix; the lab's own gw-up puts CE2 back."""
+    new = calc(lab, lab.CE2_ALT_PREFIX)
+    try:
+        r = lab.mapectl("ce2", "update", "--prefix", lab.CE2_ALT_PREFIX, "--pin-dir",
+                        lab.pin("ce2"), timeout=60)
+        assert r.returncode == 0, out(r)
+        st = lab.status("ce2")
+        assert (st["ipv4"], st["psid"]) == (new["ipv4"], new["psid"]), st
+        assert h3_reaches_web(lab).returncode == 0
+    finally:
+        r = lab.lab("gw-up", "ce2")
+        assert r.returncode == 0, out(r)
+
+
+def test_route_table_and_metric(lab):
+    """--route 'table N' puts the default route in table N and leaves main
+    alone; --route none adds none; going back to the default replaces them."""
+    try:
+        r = lab.lab("gw-up", "ce2", env_extra={"LAB_GW_EXTRA": "--route table=100 --metric 7"})
+        assert r.returncode == 0, out(r)
+        t100 = lab.run("ce2", "ip", "-4", "route", "show", "table", "100").stdout
+        assert re.search(r"default dev mape0 .*metric 7", t100), t100
+        assert "mape0" not in default_routes(lab), default_routes(lab)
+        r = lab.lab("gw-up", "ce2", env_extra={"LAB_GW_EXTRA": "--route none"})
+        assert r.returncode == 0, out(r)
+        assert "mape0" not in lab.run("ce2", "ip", "-4", "route", "show", "table", "100").stdout
+        assert "mape0" not in default_routes(lab)
+        r = lab.mapectl("ce2", "up", "--route", "tabel 5", "--wan", "wan")
+        assert r.returncode == 1 and "bad --route 'tabel 5'" in r.stderr, out(r)
+    finally:
+        r = lab.lab("gw-up", "ce2")
+        assert r.returncode == 0, out(r)
+        assert "dev mape0" in default_routes(lab)
