@@ -143,9 +143,14 @@ bench: all
 	$(Q)$(PYTHON) tools/bench/bench.py $(BENCH_ARGS)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)/etc/mape
 	install -m 0755 $(BUILD)/mapectl $(DESTDIR)$(PREFIX)/sbin/mapectl
 	install -m 0644 $(filter $(BUILD)/mape_%,$(BPF_OBJS)) $(DESTDIR)$(PREFIX)/lib/mape/
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' packaging/mape.service > \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/mape.service
+	[ -e $(DESTDIR)/etc/mape/mape.conf ] || \
+		install -m 0644 packaging/mape.conf $(DESTDIR)/etc/mape/mape.conf
 
 clean:
 	rm -rf $(BUILD)
