@@ -44,6 +44,7 @@
 #include "conf.h"
 #include "input.h"
 #include "route.h"
+#include "metrics.h"
 
 extern const struct option mape_up_opts[];
 
@@ -117,6 +118,7 @@ static int argv_without(int argc, char **argv, const char *const *drop, char **o
 static const char *const rule_sources[] = { "preset", "rule", "dhcpv6-hex", "provisioning",
 					    NULL };
 static const char *const prefix_opt[] = { "prefix", NULL };
+static const char *const daemon_only[] = { "metrics", NULL };	/* not up's */
 
 /* ---- saved options of the last up, for update without a daemon ---- */
 
@@ -176,7 +178,9 @@ static char **up_argv(int argc, char **argv, const char *prefix, const char *dhc
 		free(b);
 		return NULL;
 	}
-	n = argv_without(argc, argv, prefix ? prefix_opt : (const char *const[]){ NULL }, a);
+	n = argv_without(argc, argv, prefix ? prefix_opt : daemon_only, a);
+	if (prefix)
+		n = argv_without(n, a, daemon_only, a);
 	if (dhcpv6)
 		n = argv_without(n, a, rule_sources, b);
 	else
@@ -195,22 +199,32 @@ static char **up_argv(int argc, char **argv, const char *prefix, const char *dhc
 	return b;
 }
 
-/* Run fn(argc, argv) in a child whose stdout goes to stderr (the journal);
- * its exit code. */
-static int run_child(int (*fn)(int, char **), int argc, char **argv)
+/* Run `mapectl ARGV...` (this binary, argv[0] the command) in a child
+ * whose stdout goes to stderr (the journal); its exit code. exec, not a
+ * plain fork: the metrics server is a thread of ours. */
+static int run_child(int argc, char **argv)
 {
+	char **v = calloc(argc + 2, sizeof(*v));
 	pid_t pid;
 	int status;
 
+	if (!v)
+		return 1;
+	v[0] = "mapectl";
+	memcpy(v + 1, argv, argc * sizeof(*v));
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		free(v);
 		return 1;
+	}
 	if (!pid) {
 		dup2(2, 1);
-		_exit(fn(argc, argv));
+		execv("/proc/self/exe", v);
+		_exit(127);
 	}
+	free(v);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
@@ -398,7 +412,7 @@ static void daemon_apply(struct daemon *d, const char *why)
 	snprintf(desc, sizeof(desc), "prefix %s%s", prefix ? prefix :
 		 opt_value(d->argc, d->argv, "prefix"), d->dhcpv6 ? " with DHCPv6 rules" : "");
 	logf_("%s: up with %s", why, desc);
-	rc = run_child(cmd_up, n, a);
+	rc = run_child(n, a);
 	free(a);
 	d->ok = rc == 0;
 	if (d->ok) {
@@ -512,7 +526,7 @@ static int listen_sock(const char *path, char *err)
 }
 
 static const char daemon_usage[] =
-	"usage: mapectl daemon [--config FILE] [up options...]\n"
+	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT] [up options...]\n"
 	"\n"
 	"Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
 	"stderr). Brings the CE up from the configuration file (default " MAPE_CONF_DEFAULT
@@ -524,7 +538,9 @@ static const char daemon_usage[] =
 	"    lines), followed as it changes;\n"
 	"  - SIGHUP reads the configuration file again; SIGTERM/SIGINT run mapectl down\n"
 	"    (which also restores the default route up replaced) and exit.\n"
-	"The options are those of mapectl up (mapectl up --help); --prefix may be omitted.\n";
+	"The options are those of mapectl up (mapectl up --help); --prefix may be omitted.\n"
+	"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	"                       (counters, sessions, port usage, hosts, forwards)\n";
 
 int cmd_daemon(int argc, char **argv)
 {
@@ -535,6 +551,8 @@ int cmd_daemon(int argc, char **argv)
 	int ctl, nl, sfd, ret = 1, pending = 0;
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV6_IFADDR };
 	struct timespec due = { 0 };
+	const char *metrics_at;
+	void *metrics = NULL;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -564,6 +582,8 @@ int cmd_daemon(int argc, char **argv)
 	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
 	if (nl < 0 || bind(nl, (struct sockaddr *)&snl, sizeof(snl))) {
 		mape_errorf("cannot watch addresses (netlink): %s", strerror(errno));
+		if (nl >= 0)
+			close(nl);
 		goto out_ctl;
 	}
 	sigemptyset(&mask);
@@ -572,8 +592,20 @@ int cmd_daemon(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	logf_("started (version %s, pin dir %s, WAN %s%s%s)", MAPE_VERSION, d.pin_dir, d.wan,
-	      d.conf_path ? ", configuration " : "", d.conf_path ? d.conf_path : "");
+	metrics_at = opt_value(d.argc, d.argv, "metrics");
+	if (metrics_at) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (mape_metrics_parse(metrics_at, &ss, &sl, err) ||
+		    !(metrics = mape_metrics_start(d.pin_dir, &ss, err))) {
+			mape_errorf("%s", err);
+			goto out_nl;
+		}
+	}
+	logf_("started (version %s, pin dir %s, WAN %s%s%s%s%s)", MAPE_VERSION, d.pin_dir, d.wan,
+	      d.conf_path ? ", configuration " : "", d.conf_path ? d.conf_path : "",
+	      metrics_at ? ", metrics on " : "", metrics_at ? metrics_at : "");
 	daemon_follow_wan(&d);
 	daemon_apply(&d, "start");
 	sd_notify(0, "READY=1");
@@ -614,7 +646,7 @@ int cmd_daemon(int argc, char **argv)
 			{
 				char *dv[] = { "down", "--pin-dir", (char *)d.pin_dir, NULL };
 
-				ret = run_child(cmd_down, 3, dv);
+				ret = run_child(3, dv);
 			}
 			break;
 		}
@@ -646,6 +678,8 @@ int cmd_daemon(int argc, char **argv)
 		}
 	}
 	close(sfd);
+	mape_metrics_stop(metrics);
+out_nl:
 	close(nl);
 out_ctl:
 	close(ctl);

@@ -39,7 +39,7 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_METRICS,
 };
 
 /* up's options; also the keys of the configuration file (conf.h). */
@@ -63,6 +63,7 @@ const struct option mape_up_opts[] = {
 	{ "route", required_argument, NULL, OPT_ROUTE },
 	{ "metric", required_argument, NULL, OPT_METRIC },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "metrics", required_argument, NULL, OPT_METRICS },	/* mapectl daemon's */
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -229,6 +230,8 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			break;
 		case OPT_CONFIG:
 			break;	/* read by cmd_up before */
+		case OPT_METRICS:	/* a key of the file for mapectl daemon */
+			break;
 		case OPT_MAX_PORTS_HOST:
 			if (mape_parse_uint("--max-ports-per-host", optarg, 65536,
 					    &o->max_ports_host, err))
@@ -742,6 +745,9 @@ int cmd_up(int argc, char **argv)
 	int ret, have_old = 0, lock = -1, sc = argc, orig_argc = argc;
 	char **orig_argv = argv;
 
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--metrics", 9) && (!argv[i][9] || argv[i][9] == '='))
+			return mape_errorf("--metrics is an option of mapectl daemon, not of up");
 	if (conf_path) {
 		ret = mape_conf_load(conf_path, mape_up_opts, &conf, err);
 		if (!ret) {

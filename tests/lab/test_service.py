@@ -257,3 +257,71 @@ def test_route_table_and_metric(lab):
         r = lab.lab("gw-up", "ce2")
         assert r.returncode == 0, out(r)
         assert "dev mape0" in default_routes(lab)
+
+
+def scrape(lab, url):
+    r = lab.run("ce2", "curl", "-sS", "-m", "5", "-w", "\n%{http_code}", url, timeout=15)
+    assert r.returncode == 0, out(r)
+    body, code = r.stdout.rsplit("\n", 1)
+    return body, int(code)
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): value} of the exposition text."""
+    got = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r'([a-z_]+)(?:\{(.*)\})? (\S+)', line)
+        assert m, f"not a metric line: {line!r}"
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        got[(m.group(1), labels)] = float(m.group(3))
+    return got
+
+
+def test_daemon_metrics(ce2_free):
+    """--metrics: Prometheus text whose numbers are those of stats --json
+    and status --json read around the scrape."""
+    lab, notify = ce2_free
+    old = calc(lab, lab.CE2_PREFIX)
+    fport = old["port_ranges"][0][0] + 5
+    conf = write_conf(lab, "service-m.conf", f"prefix = {lab.CE2_PREFIX}\n"
+                      "metrics = 127.0.0.1:9142\n"
+                      f"[forwards]\nweb = tcp {fport} {lab.H3}:8080\n")
+    d = start_daemon(lab, notify, "--config", conf)
+    try:
+        assert notify.wait("READY=1", 30), f"no READY=1: {notify.msgs}"
+        assert h3_reaches_web(lab).returncode == 0
+        lab.run("h3", "ping", "-c", "1", "-W", "2", lab.WEB)
+        s0 = lab.stats("ce2")["counters"]
+        body, code = scrape(lab, "http://127.0.0.1:9142/metrics")
+        s1 = lab.stats("ce2")["counters"]
+        st = lab.status("ce2")
+        assert code == 200, body
+        m = parse_metrics(body)
+        assert m[("mape_up", frozenset())] == 1
+        for name, c in s1.items():
+            v = m[("mape_packets_total", frozenset({("counter", name)}))]
+            lo = s0.get(name, {"packets": 0})["packets"]
+            assert lo <= v <= c["packets"], f"{name}: {lo} <= {v} <= {c['packets']}"
+        assert m[("mape_packets_total", frozenset({("counter", "session_new")}))] >= 2
+        for p in ("tcp", "udp", "icmp"):
+            assert m[("mape_sessions", frozenset({("proto", p)}))] == st["sessions"][p], (p, st)
+            assert m[("mape_ports_used", frozenset({("proto", p)}))] == \
+                st["port_usage"][p]["used"], (p, st)
+        assert m[("mape_ports_forwarded", frozenset({("proto", "tcp")}))] == 1
+        assert m[("mape_ports_total", frozenset())] == st["port_count"]
+        assert m[("mape_sessions_max", frozenset())] == st["sessions"]["max"]
+        assert m[("mape_host_sessions", frozenset({("host", lab.H3)}))] >= 1
+        assert m[("mape_info", frozenset({("ipv4", old["ipv4"]), ("psid", str(old["psid"])),
+                                          ("psid_len", "8"), ("psid_offset", "4"),
+                                          ("version", lab.run("ce2", lab.mapectl_bin,
+                                                              "--version").stdout.split()[1])}))] == 1
+        assert any(k[0] == "mape_forward_sessions" and ("ext_port", str(fport)) in k[1]
+                   for k in m), "no mape_forward_sessions of the forward"
+        body, code = scrape(lab, "http://127.0.0.1:9142/other")
+        assert code == 404
+    finally:
+        if d.poll() is None:
+            os.kill(daemon_pid(lab), signal.SIGTERM)
+            d.wait(20)
