@@ -23,6 +23,9 @@
 #include <net/if.h>
 #include <sys/stat.h>
 #include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cmd.h"
@@ -109,7 +112,7 @@ struct up_opts {
 	int n_lans, xdp_skb;
 	unsigned long mtu, filtering, to[4], icmp_rate, max_sessions, max_per_host;
 	unsigned long max_ports_host;
-	int per_host_given, ports_host_given;
+	int per_host_given, ports_host_given, xdp_mode_given;
 	struct mape_route_opts route;
 };
 
@@ -171,6 +174,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 				return -EINVAL;
 			}
 			o->xdp_skb = !strcmp(optarg, "skb");
+			o->xdp_mode_given = 1;
 			break;
 		case OPT_PIN_DIR:
 			o->pin_dir = optarg;
@@ -413,6 +417,76 @@ static void teardown(const struct mape_config *cfg, const char *tun, const char 
 	mape_unpin_dir(dir);
 }
 
+/* The first character of /proc/sys/<path>, or 0 when unreadable. */
+static char sysctl_char(const char *fmt, const char *arg)
+{
+	char path[256], c = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), fmt, arg);
+	f = fopen(path, "re");
+	if (f) {
+		if (fread(&c, 1, 1, f) != 1)
+			c = 0;
+		fclose(f);
+	}
+	return c;
+}
+
+/* Is there an IPv6 route to addr (RTM_GETROUTE)? 1 yes, 0 no, -1 unknown. */
+static int route6_exists(const __u8 addr[16])
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		struct rtattr a;
+		__u8 dst[16];
+	} req = { .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETROUTE,
+			  .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		  .rt = { .rtm_family = AF_INET6, .rtm_dst_len = 128 },
+		  .a = { .rta_len = RTA_LENGTH(16), .rta_type = RTA_DST } };
+	char buf[4096];
+	struct nlmsghdr *nh = (void *)buf;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), ret = -1;
+	ssize_t n;
+
+	memcpy(req.dst, addr, 16);
+	if (fd < 0)
+		return -1;
+	if (send(fd, &req, sizeof(req), 0) == sizeof(req) &&
+	    (n = recv(fd, buf, sizeof(buf), 0)) > 0 && NLMSG_OK(nh, n)) {
+		if (nh->nlmsg_type == RTM_NEWROUTE)
+			ret = ((struct rtmsg *)NLMSG_DATA(nh))->rtm_type == RTN_UNICAST;
+		else if (nh->nlmsg_type == NLMSG_ERROR)
+			ret = ((struct nlmsgerr *)NLMSG_DATA(nh))->error ? 0 : -1;
+	}
+	close(fd);
+	return ret;
+}
+
+/* What will not stop up but will stop traffic: one warning line each. */
+static void up_warnings(const struct up_opts *o, const struct mape_result *res)
+{
+	char br[64], rp_all = sysctl_char("/proc/sys/net/ipv4/conf/%s/rp_filter", "all");
+	char rp_def = sysctl_char("/proc/sys/net/ipv4/conf/%s/rp_filter", "default");
+
+	if (sysctl_char("/proc/sys/net/ipv4/ip_forward%s", "") == '0')
+		fprintf(stderr, "warning: IPv4 forwarding is off (net.ipv4.ip_forward=0): the LAN's "
+			"traffic will not be routed into the tunnel\n");
+	if (sysctl_char("/proc/sys/net/ipv6/conf/%s/forwarding", o->wan) == '0')
+		fprintf(stderr, "warning: IPv6 forwarding is off on %s (net.ipv6.conf.%s.forwarding"
+			"=0): XDP's route lookups fail and every packet takes the kernel's path\n",
+			o->wan, o->wan);
+	mape_fmt_ip6(res->br, br, sizeof(br));
+	if (route6_exists(res->br) == 0)
+		fprintf(stderr, "warning: no IPv6 route to the BR %s: nothing can leave through the "
+			"tunnel until there is one\n", br);
+	if (o->route.mode != MAPE_ROUTE_DEFAULT && (rp_all == '1' || rp_def == '1'))
+		fprintf(stderr, "warning: strict reverse-path filtering (net.ipv4.conf.%s.rp_filter"
+			"=1) drops inbound packets on %s when the default route is not through it: "
+			"set it to 2 (loose)\n", rp_all == '1' ? "all" : "default", o->tun);
+}
+
 /* Everything that can be refused is refused here, before any change. */
 static int up_check(struct up_opts *o, const struct mape_result *res, struct mape_config *old,
 		    int *have_old, char *dir, char *err)
@@ -502,6 +576,7 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 			 old->max_sessions);
 		return -EINVAL;
 	}
+	up_warnings(o, res);
 	tun = if_nametoindex(o->tun);
 	if (tun && tun == wan) {
 		snprintf(err, MAPE_ERRLEN, "--tun %s is the WAN interface", o->tun);
@@ -515,6 +590,29 @@ static int up_check(struct up_opts *o, const struct mape_result *res, struct map
 	return 0;
 }
 
+/* XDP on the WAN, the LANs and the tunnel, in o's mode; *failed names
+ * the interface that refused. */
+static int attach_xdp(struct mape_ce *skel, const struct mape_config *cfg,
+		      const struct up_opts *o, const char **failed, char *err)
+{
+	int ret;
+
+	*failed = o->wan;
+	ret = mape_xdp_attach(cfg->wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
+			      o->wan, err);
+	for (int i = 0; !ret && i < o->n_lans; i++) {
+		*failed = o->lans[i];
+		ret = mape_xdp_attach(cfg->lan_ifindex[i], bpf_program__fd(skel->progs.mape_lan),
+				      o->xdp_skb, o->lans[i], err);
+	}
+	if (!ret) {
+		*failed = o->tun;
+		ret = mape_xdp_attach(cfg->tun_ifindex, bpf_program__fd(skel->progs.mape_pass),
+				      o->xdp_skb, o->tun, err);
+	}
+	return ret;
+}
+
 static int up_apply(struct up_opts *o, const struct mape_result *res, struct mape_config *old,
 		    int have_old, const char *dir, struct mape_fwd_set *fwds, const char *fwd_path,
 		    int fwds_dirty, char *err)
@@ -522,7 +620,12 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 	struct mape_ce *skel = NULL;
 	struct mape_config cfg = {};
 	char a4[32], a6[64], buf[80], peer[IFNAMSIZ];
+	const char *failed;
 	int ret, new_epoch, ended = 0;
+
+	/* an instance that fell back to generic mode stays there */
+	if (have_old && old->xdp_skb && !o->xdp_mode_given)
+		o->xdp_skb = 1;
 
 	ret = mkdir(dir, 0700);
 	if (ret && errno != EEXIST) {
@@ -639,14 +742,20 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 		goto out;
 
 	/* attach: WAN, LANs, the tunnel's XDP_PASS and TC egress */
-	ret = mape_xdp_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_wan), o->xdp_skb,
-			 o->wan, err);
-	for (int i = 0; !ret && i < o->n_lans; i++)
-		ret = mape_xdp_attach(cfg.lan_ifindex[i], bpf_program__fd(skel->progs.mape_lan),
-				 o->xdp_skb, o->lans[i], err);
-	if (!ret)
-		ret = mape_xdp_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_pass),
-				 o->xdp_skb, o->tun, err);
+	ret = attach_xdp(skel, &cfg, o, &failed, err);
+	if (ret == -EOPNOTSUPP && !o->xdp_skb && !o->xdp_mode_given) {
+		/* an interface without native XDP (a bridge, most Wi-Fi): the
+		 * whole instance runs in generic mode, one mode for all */
+		fprintf(stderr, "notice: %s has no native XDP: running in skb (generic) mode "
+			"(--xdp-mode skb says so; --xdp-mode native refuses instead)\n", failed);
+		o->xdp_skb = cfg.xdp_skb = 1;
+		cfg.no_xdp_xmit = 0;
+		cfg.generation++;
+		ret = mape_write_cfg(bpf_map__fd(skel->maps.mape_cfg),
+				     bpf_map__fd(skel->maps.mape_cfg_sel), &cfg, err);
+		if (!ret)
+			ret = attach_xdp(skel, &cfg, o, &failed, err);
+	}
 	if (!ret)
 		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_tun), o->tun,
 				err);
