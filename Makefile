@@ -12,6 +12,7 @@ BUILD    ?= build
 SAN_FLAGS :=
 endif
 PREFIX   ?= /usr/local
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 DESTDIR  ?=
 CC       ?= gcc
 CLANG    ?= clang
@@ -47,7 +48,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -81,11 +82,11 @@ $(BUILD)/user/presets.c: data/jp-mape-rules.json tools/gen-presets.py | $(BUILD)
 
 $(BUILD)/user/%.o: user/%.c $(HDRS) | $(BUILD)/user
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/user/presets.o: $(BUILD)/user/presets.c user/mape.h include/mape_map.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # Front-ends include the BPF skeletons.
 $(CMD_OBJS): $(SKELS)
@@ -93,7 +94,7 @@ $(BUILD)/user/mapectl.o: VERSION
 
 $(BUILD)/mapectl: $(CMD_OBJS) $(USER_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # The benchmarks' traffic generator, sink and bare forwarder.
 $(BUILD)/trafgen: tools/bench/trafgen.c $(BUILD)/bench.skel.h
@@ -144,13 +145,28 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)/etc/mape
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/mape
 	install -m 0755 $(BUILD)/mapectl $(DESTDIR)$(PREFIX)/sbin/mapectl
 	install -m 0644 $(filter $(BUILD)/mape_%,$(BPF_OBJS)) $(DESTDIR)$(PREFIX)/lib/mape/
-	sed 's|@SBINDIR@|$(PREFIX)/sbin|' packaging/mape.service > \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/mape.service
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' packaging/mape.service > $(DESTDIR)$(UNITDIR)/mape.service
 	[ -e $(DESTDIR)/etc/mape/mape.conf ] || \
 		install -m 0644 packaging/mape.conf $(DESTDIR)/etc/mape/mape.conf
+
+# The Debian package (debian/, debhelper), in $(BUILD)/: dpkg-buildpackage
+# writes it beside the source tree, from where it is moved here.
+deb:
+	$(Q)mkdir -p $(BUILD)
+	$(Q)dpkg-buildpackage -us -uc -b >$(BUILD)/deb.log 2>&1 || \
+		{ tail -n 30 $(BUILD)/deb.log; exit 1; }
+	$(Q)mv ../mapectl_$(VERSION)_*.deb ../mapectl_$(VERSION)_*.buildinfo \
+		../mapectl_$(VERSION)_*.changes $(BUILD)/
+	$(Q)rm -f ../mapectl-dbgsym_$(VERSION)_*.deb
+	$(Q)ls $(BUILD)/mapectl_$(VERSION)_*.deb
+
+# Build it, check it with lintian, install it, run the installed mapectl,
+# verify the unit, remove it (tests/deb.sh).
+test-deb: deb
+	$(Q)tests/deb.sh $(BUILD)/mapectl_$(VERSION)_*.deb
 
 clean:
 	rm -rf $(BUILD)

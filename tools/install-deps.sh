@@ -9,8 +9,10 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
 # make test-vm: qemu, the initramfs (static busybox, cpio), modules.dep and
 # modprobe for the guest's Debian kernel (kmod), its package (apt, dpkg).
 VM_PKGS="qemu-system-x86 busybox-static cpio kmod"
+# make deb / test-deb: debhelper, lintian
+DEB_PKGS="debhelper dpkg-dev lintian"
 missing=""
-for p in $PKGS $VM_PKGS; do
+for p in $PKGS $VM_PKGS $DEB_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing="$missing $p"
 done
