@@ -151,6 +151,9 @@ install: all
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|' packaging/mape.service > $(DESTDIR)$(UNITDIR)/mape.service
 	[ -e $(DESTDIR)/etc/mape/mape.conf ] || \
 		install -m 0644 packaging/mape.conf $(DESTDIR)/etc/mape/mape.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/dhcpcd/dhcpcd-hooks $(DESTDIR)$(PREFIX)/share/doc/mapectl
+	install -m 0644 packaging/dhcpcd-hook $(DESTDIR)$(PREFIX)/lib/dhcpcd/dhcpcd-hooks/70-mape
+	install -m 0644 packaging/dhcpcd-mape.conf $(DESTDIR)$(PREFIX)/share/doc/mapectl/
 
 # The Debian package (debian/, debhelper), in $(BUILD)/: dpkg-buildpackage
 # writes it beside the source tree, from where it is moved here.

@@ -11,8 +11,10 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
 VM_PKGS="qemu-system-x86 busybox-static cpio kmod"
 # make deb / test-deb: debhelper, lintian
 DEB_PKGS="debhelper dpkg-dev lintian"
+# the DHCPv6 lab test: a server in the ISP namespace, a client on CE2
+DHCP_PKGS="kea-dhcp6-server dhcpcd-base"
 missing=""
-for p in $PKGS $VM_PKGS $DEB_PKGS; do
+for p in $PKGS $VM_PKGS $DEB_PKGS $DHCP_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing="$missing $p"
 done
