@@ -325,3 +325,62 @@ def test_daemon_metrics(ce2_free):
         if d.poll() is None:
             os.kill(daemon_pid(lab), signal.SIGTERM)
             d.wait(20)
+
+
+PPP_CE, PPP_INET = "198.51.100.5", "198.51.100.6"     # the stand-in uplink's /30
+PPP_NAT = """
+table ip labppp {
+    chain post {
+        type nat hook postrouting priority srcnat;
+        oifname "ppp0" masquerade
+    }
+}
+"""
+
+
+def whoami(lab, host):
+    r = lab.py(host, "udp_echo.py", "ask", f"{lab.WEB}:{lab.ECHO_PORT}", "--whoami",
+               "--timeout", "4", timeout=15)
+    assert r.returncode == 0, f"{host} -> WEB:\n{out(r)}\n{lab.diag()}"
+    return r.stdout.split()[1].rsplit(":", 1)[0]
+
+
+def test_policy_routing_beside_another_uplink(lab):
+    """CE1 keeps a second IPv4 uplink (a stand-in for PPPoE, masqueraded) as
+    its main default route, and sends only h1's LAN subnet over MAP-E
+    (--route table 100 and one ip rule), as operations.md describes: WEB sees
+    h1 from CE1's MAP-E address and h2 from the other uplink's."""
+    c1 = calc(lab, lab.CE1_PREFIX)
+    path = os.path.join(lab.RUN, "test-ppp.nft")
+    with open(path, "w") as f:
+        f.write(PPP_NAT)
+    lab.run("ce1", "ip", "link", "del", "ppp0")
+    r = lab.run("ce1", "ip", "link", "add", "ppp0", "type", "veth", "peer", "name", "ppp0i")
+    assert r.returncode == 0, out(r)
+    r = lab.run("ce1", "ip", "link", "set", "ppp0i", "netns", f"{lab.ID}-inet")
+    assert r.returncode == 0, out(r)
+    try:
+        for node, cmd in (("ce1", f"addr add {PPP_CE}/30 dev ppp0"), ("ce1", "link set ppp0 up"),
+                          ("inet", f"addr add {PPP_INET}/30 dev ppp0i"),
+                          ("inet", "link set ppp0i up")):
+            r = lab.run(node, "ip", *cmd.split())
+            assert r.returncode == 0, out(r)
+        assert lab.run("ce1", "nft", "-f", path).returncode == 0
+        r = lab.lab("gw-up", "ce1", env_extra={"LAB_GW_EXTRA": "--route table=100"})
+        assert r.returncode == 0, out(r)
+        r = lab.run("ce1", "ip", "route", "replace", "default", "via", PPP_INET, "dev", "ppp0")
+        assert r.returncode == 0, out(r)
+        r = lab.run("ce1", "ip", "rule", "add", "from", f"{lab.H1}/25", "lookup", "100")
+        assert r.returncode == 0, out(r)
+        assert whoami(lab, "h1") == c1["ipv4"]
+        assert whoami(lab, "h2") == PPP_CE
+        r = lab.run("h1", "curl", "-sS", "-m", "5", "-o", "/dev/null", f"http://{lab.WEB}/",
+                    timeout=15)
+        assert r.returncode == 0, out(r)
+    finally:
+        lab.run("ce1", "ip", "rule", "del", "from", f"{lab.H1}/25", "lookup", "100")
+        lab.run("ce1", "ip", "route", "del", "default", "via", PPP_INET)
+        lab.run("ce1", "nft", "delete", "table", "ip", "labppp")
+        lab.run("ce1", "ip", "link", "del", "ppp0")
+        r = lab.lab("gw-up", "ce1")
+        assert r.returncode == 0, out(r)
