@@ -232,6 +232,34 @@ struct mape_fwd_src_key {
 #define MAPE_MAX_FWDS 4096	/* forwarded (protocol, port) pairs */
 #define MAPE_MAX_FWD_SRCS 4096	/* --from prefixes, over all forwards */
 
+/*
+ * The NAT session log (mapectl daemon --session-log): the data path writes
+ * one event per session made and ended into the ring buffer mape_events,
+ * while mape_evlog says someone reads it (mapectl writes 1 there).
+ */
+enum mape_event_type { MAPE_EV_CREATE = 1, MAPE_EV_END = 2 };
+
+struct mape_event {
+	__u64 ns;		/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 pkts_out, pkts_in;	/* MAPE_EV_END: the session's packets */
+	__be32 int_addr;	/* LAN endpoint */
+	__be32 rem_addr;	/* remote */
+	__be16 int_port;
+	__be16 ext_port;	/* our external port / ICMP identifier */
+	__be16 rem_port;
+	__u8 proto;
+	__u8 type;		/* enum mape_event_type */
+	__u8 why;		/* MAPE_EV_END: 0 expired, 1 our IPv4 or port set changed */
+	__u8 pad[7];
+};
+
+#define MAPE_EVENTS_BYTES (256 * 1024)	/* the ring: about 4000 events */
+
+struct mape_evlog {
+	__u32 enabled;		/* 1: a reader is there, write events */
+	__u32 pad;
+};
+
 /* mape_frag: the first fragment's decision for the rest (RFC 7597 s8.3). */
 struct mape_frag_key {
 	__be32 src;

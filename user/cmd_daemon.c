@@ -40,6 +40,10 @@
 #include <linux/rtnetlink.h>
 #include <json-c/json.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "pin.h"
 #include "cmd.h"
 #include "conf.h"
 #include "input.h"
@@ -118,7 +122,7 @@ static int argv_without(int argc, char **argv, const char *const *drop, char **o
 static const char *const rule_sources[] = { "preset", "rule", "dhcpv6-hex", "provisioning",
 					    NULL };
 static const char *const prefix_opt[] = { "prefix", NULL };
-static const char *const daemon_only[] = { "metrics", NULL };	/* not up's */
+static const char *const daemon_only[] = { "metrics", "session-log", NULL };	/* not up's */
 
 /* ---- saved options of the last up, for update without a daemon ---- */
 
@@ -298,6 +302,113 @@ static int wan_prefix64(unsigned int ifindex, char *out, size_t len)
 	return found ? 0 : -ENOENT;
 }
 
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the NAT session log ---- */
+
+struct evlog {
+	const char *where;	/* a file, or "journal" */
+	FILE *f;
+	struct ring_buffer *rb;
+	int evlog_fd;
+};
+
+static void fmt_endpoint(__be32 a, __be16 p, __u8 proto, char *buf, size_t len)
+{
+	char ip[16];
+
+	mape_fmt_ip4(ntohl(a), ip, sizeof(ip));
+	if (proto == IPPROTO_ICMP)
+		snprintf(buf, len, "%s", ip);
+	else
+		snprintf(buf, len, "%s:%u", ip, ntohs(p));
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct evlog *l = ctx;
+	const struct mape_event *e = data;
+	struct timespec mono, real;
+	char when[40], in[32], rem[32], proto[8], line[256];
+	time_t t;
+	struct tm tm;
+	long long ns;
+
+	if (size < sizeof(*e))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ns = (long long)real.tv_sec * 1000000000LL + real.tv_nsec -
+	     ((long long)mono.tv_sec * 1000000000LL + mono.tv_nsec - (long long)e->ns);
+	t = ns / 1000000000LL;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lldZ",
+		 (ns % 1000000000LL) / 1000000LL);
+	snprintf(proto, sizeof(proto), "%s", e->proto == IPPROTO_TCP ? "tcp" :
+		 e->proto == IPPROTO_UDP ? "udp" : "icmp");
+	fmt_endpoint(e->int_addr, e->int_port, e->proto, in, sizeof(in));
+	fmt_endpoint(e->rem_addr, e->rem_port, e->proto, rem, sizeof(rem));
+	if (e->type == MAPE_EV_CREATE)
+		snprintf(line, sizeof(line), "create %s %s ext %u remote %s", proto, in,
+			 ntohs(e->ext_port), rem);
+	else
+		snprintf(line, sizeof(line), "end %s %s ext %u remote %s %s packets %llu/%llu",
+			 proto, in, ntohs(e->ext_port), rem, e->why ? "prefix-change" : "expired",
+			 (unsigned long long)e->pkts_out, (unsigned long long)e->pkts_in);
+	if (l->f) {
+		fprintf(l->f, "%s %s\n", when, line);
+	} else {
+		sd_journal_send("MESSAGE=%s", line, "SYSLOG_IDENTIFIER=mapectl",
+				"MAPE_EVENT=%s", e->type == MAPE_EV_CREATE ? "create" : "end",
+				"MAPE_PROTO=%s", proto, "MAPE_LAN=%s", in, "MAPE_EXT_PORT=%u",
+				ntohs(e->ext_port), "MAPE_REMOTE=%s", rem, NULL);
+	}
+	return 0;
+}
+
+/* (Re)attach to the instance's ring after an up (its maps may be new). */
+static void evlog_attach(struct evlog *l, const char *pin_dir)
+{
+	char err[MAPE_ERRLEN];
+	struct mape_evlog on = { .enabled = 1 };
+	__u32 zero = 0;
+	int fd;
+
+	if (!l->where)
+		return;
+	ring_buffer__free(l->rb);
+	l->rb = NULL;
+	if (l->evlog_fd >= 0)
+		close(l->evlog_fd);
+	l->evlog_fd = mape_pin_open(pin_dir, "mape_evlog", err);
+	fd = mape_pin_open(pin_dir, "mape_events", err);
+	if (fd < 0 || l->evlog_fd < 0) {
+		logf_("session log: %s", err);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	l->rb = ring_buffer__new(fd, on_event, l, NULL);
+	close(fd);	/* the ring keeps its own mapping */
+	if (!l->rb || bpf_map_update_elem(l->evlog_fd, &zero, &on, BPF_ANY))
+		logf_("session log: cannot read the ring: %s", strerror(errno));
+}
+
+static void evlog_stop(struct evlog *l)
+{
+	struct mape_evlog off = { 0 };
+	__u32 zero = 0;
+
+	if (l->evlog_fd >= 0) {
+		bpf_map_update_elem(l->evlog_fd, &zero, &off, BPF_ANY);
+		close(l->evlog_fd);
+	}
+	ring_buffer__free(l->rb);
+	if (l->f)
+		fclose(l->f);
+}
+
 /* ---- the daemon ---- */
 
 struct daemon {
@@ -314,6 +425,7 @@ struct daemon {
 	int from_update;	/* the prefix came from update */
 	char applied[256];	/* what the last successful up ran with */
 	int ok;			/* the last up succeeded */
+	struct evlog *log;	/* --session-log, or NULL */
 };
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -418,6 +530,8 @@ static void daemon_apply(struct daemon *d, const char *why)
 	if (d->ok) {
 		snprintf(d->applied, sizeof(d->applied), "%s", desc);
 		sd_notifyf(0, "STATUS=up: %s", desc);
+		if (d->log)
+			evlog_attach(d->log, d->pin_dir);
 	} else {
 		logf_("up failed (exit %d): the previous configuration stays in force", rc);
 		sd_notifyf(0, "STATUS=up failed for %s (previous configuration in force)", desc);
@@ -526,7 +640,8 @@ static int listen_sock(const char *path, char *err)
 }
 
 static const char daemon_usage[] =
-	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT] [up options...]\n"
+	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT]\n"
+	"                      [--session-log FILE|journal] [up options...]\n"
 	"\n"
 	"Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
 	"stderr). Brings the CE up from the configuration file (default " MAPE_CONF_DEFAULT
@@ -540,19 +655,23 @@ static const char daemon_usage[] =
 	"    (which also restores the default route up replaced) and exit.\n"
 	"The options are those of mapectl up (mapectl up --help); --prefix may be omitted.\n"
 	"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
-	"                       (counters, sessions, port usage, hosts, forwards)\n";
+	"                       (counters, sessions, port usage, hosts, forwards)\n"
+	"  --session-log FILE|journal\n"
+	"                       log each NAT session made and ended (time, LAN endpoint,\n"
+	"                       external port, remote), appended to FILE or to the journal\n";
 
 int cmd_daemon(int argc, char **argv)
 {
 	struct daemon d = { 0 };
 	char err[MAPE_ERRLEN], path[512];
-	struct pollfd pf[3];
 	sigset_t mask;
 	int ctl, nl, sfd, ret = 1, pending = 0;
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV6_IFADDR };
 	struct timespec due = { 0 };
-	const char *metrics_at;
+	const char *metrics_at, *slog;
 	void *metrics = NULL;
+	struct evlog evlog = { .evlog_fd = -1 };
+	struct pollfd pf[4];
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -603,6 +722,19 @@ int cmd_daemon(int argc, char **argv)
 			goto out_nl;
 		}
 	}
+	slog = opt_value(d.argc, d.argv, "session-log");
+	if (slog) {
+		evlog.where = slog;
+		if (strcmp(slog, "journal")) {
+			evlog.f = fopen(slog, "ae");
+			if (!evlog.f) {
+				mape_errorf("bad --session-log '%s': %s", slog, strerror(errno));
+				goto out_metrics;
+			}
+			setvbuf(evlog.f, NULL, _IOLBF, 0);
+		}
+		d.log = &evlog;
+	}
 	logf_("started (version %s, pin dir %s, WAN %s%s%s%s%s)", MAPE_VERSION, d.pin_dir, d.wan,
 	      d.conf_path ? ", configuration " : "", d.conf_path ? d.conf_path : "",
 	      metrics_at ? ", metrics on " : "", metrics_at ? metrics_at : "");
@@ -615,6 +747,10 @@ int cmd_daemon(int argc, char **argv)
 	for (;;) {
 		int timeout = -1;
 
+		/* the session log's ring (new after each up) */
+		pf[3] = (struct pollfd){ .fd = evlog.rb ? ring_buffer__epoll_fd(evlog.rb) : -1,
+					 .events = POLLIN };
+
 		if (pending) {
 			struct timespec now;
 			long ms;
@@ -623,8 +759,10 @@ int cmd_daemon(int argc, char **argv)
 			ms = (due.tv_sec - now.tv_sec) * 1000 + (due.tv_nsec - now.tv_nsec) / 1000000;
 			timeout = ms > 0 ? (int)ms : 0;
 		}
-		if (poll(pf, 3, timeout) < 0 && errno != EINTR)
+		if (poll(pf, 4, timeout) < 0 && errno != EINTR)
 			break;
+		if ((pf[3].revents & POLLIN) && evlog.rb)
+			ring_buffer__consume(evlog.rb);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -641,6 +779,8 @@ int cmd_daemon(int argc, char **argv)
 				}
 				continue;
 			}
+			if (evlog.rb)
+				ring_buffer__consume(evlog.rb);
 			logf_("%s: taking the CE down", strsignal(si.ssi_signo));
 			sd_notify(0, "STOPPING=1");
 			{
@@ -678,6 +818,8 @@ int cmd_daemon(int argc, char **argv)
 		}
 	}
 	close(sfd);
+out_metrics:
+	evlog_stop(&evlog);
 	mape_metrics_stop(metrics);
 out_nl:
 	close(nl);

@@ -42,7 +42,7 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_METRICS,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_METRICS, OPT_SESSION_LOG,
 };
 
 /* up's options; also the keys of the configuration file (conf.h). */
@@ -67,6 +67,7 @@ const struct option mape_up_opts[] = {
 	{ "metric", required_argument, NULL, OPT_METRIC },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "metrics", required_argument, NULL, OPT_METRICS },	/* mapectl daemon's */
+	{ "session-log", required_argument, NULL, OPT_SESSION_LOG },	/* mapectl daemon's */
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -234,7 +235,8 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			break;
 		case OPT_CONFIG:
 			break;	/* read by cmd_up before */
-		case OPT_METRICS:	/* a key of the file for mapectl daemon */
+		case OPT_METRICS:	/* keys of the file for mapectl daemon */
+		case OPT_SESSION_LOG:
 			break;
 		case OPT_MAX_PORTS_HOST:
 			if (mape_parse_uint("--max-ports-per-host", optarg, 65536,
@@ -855,8 +857,11 @@ int cmd_up(int argc, char **argv)
 	char **orig_argv = argv;
 
 	for (int i = 1; i < argc; i++)
-		if (!strncmp(argv[i], "--metrics", 9) && (!argv[i][9] || argv[i][9] == '='))
-			return mape_errorf("--metrics is an option of mapectl daemon, not of up");
+		for (const char *const *d = (const char *const[]){ "--metrics", "--session-log",
+								   NULL }; *d; d++)
+			if (!strncmp(argv[i], *d, strlen(*d)) &&
+			    (!argv[i][strlen(*d)] || argv[i][strlen(*d)] == '='))
+				return mape_errorf("%s is an option of mapectl daemon, not of up", *d);
 	if (conf_path) {
 		ret = mape_conf_load(conf_path, mape_up_opts, &conf, err);
 		if (!ret) {

@@ -119,6 +119,19 @@ struct {
 	__type(value, __u32);
 } mape_fwd_src SEC(".maps");
 
+/* The NAT session log: events for mapectl daemon --session-log. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MAPE_EVENTS_BYTES);
+} mape_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_evlog);
+} mape_evlog SEC(".maps");
+
 /* First-fragment decisions for the following fragments (a cache: LRU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

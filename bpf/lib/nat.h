@@ -126,6 +126,40 @@ static __always_inline __be16 fwd_port_of(const struct mape_config *cfg,
 	return f && f->int_addr == bk->int_addr && f->int_port == bk->int_port ? r->ext_port : 0;
 }
 
+/*
+ * One event of the NAT session log, when someone reads it (mape_evlog);
+ * s: the session (MAPE_EV_END: its counters). A full ring loses the event.
+ * Not inlined: its buffer stays off the callers' frames.
+ */
+static __noinline void sess_log(const struct mape_out_key *k, const struct mape_session *s,
+				__u32 type, __u32 why)
+{
+	__u32 zero = 0;
+	struct mape_evlog *on = bpf_map_lookup_elem(&mape_evlog, &zero);
+	struct mape_event *e;
+
+	if (!on || !on->enabled)
+		return;
+	e = bpf_ringbuf_reserve(&mape_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ns = bpf_ktime_get_ns();
+	e->int_addr = k->int_addr;
+	e->rem_addr = k->rem_addr;
+	e->int_port = k->int_port;
+	e->rem_port = k->rem_port;
+	e->proto = k->proto;
+	e->ext_port = s->ext_port;
+	e->type = type;
+	e->why = why;
+	if (type == MAPE_EV_END) {
+		e->pkts_out = s->pkts_out;
+		e->pkts_in = s->pkts_in;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* Release everything a session owns except its mape_out entry. */
 static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext)
 {
@@ -174,6 +208,7 @@ static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s
 	nat_release(k, s->ext_port);
 	host_add(k->int_addr, HOST_SESSIONS, -1);
 	count(stale ? MAPE_CTR_EV_STALE_ENDED : MAPE_CTR_EV_EXPIRED, 0);
+	sess_log(k, s, MAPE_EV_END, stale);
 	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
 	return 0;
 }
@@ -490,6 +525,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	count(MAPE_CTR_EV_NEW_SESSION, 0);
 	if (overlap)
 		count(MAPE_CTR_EV_OVERLAP, 0);
+	sess_log(k, sp, MAPE_EV_CREATE, 0);
 	return 0;
 }
 

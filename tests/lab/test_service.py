@@ -384,3 +384,44 @@ def test_policy_routing_beside_another_uplink(lab):
         lab.run("ce1", "ip", "link", "del", "ppp0")
         r = lab.lab("gw-up", "ce1")
         assert r.returncode == 0, out(r)
+
+
+def test_daemon_session_log(ce2_free):
+    """--session-log FILE: each NAT session made and ended, with its time, LAN
+    endpoint, external port and remote, as an abuse report needs them."""
+    lab, notify = ce2_free
+    old = calc(lab, lab.CE2_PREFIX)
+    log = os.path.join(lab.RUN, "sessions.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    conf = write_conf(lab, "service-log.conf", f"prefix = {lab.CE2_PREFIX}\n"
+                      f"session-log = {log}\ntimeout-udp = 2\n")
+    d = start_daemon(lab, notify, "--config", conf)
+    try:
+        assert notify.wait("READY=1", 30), f"no READY=1: {notify.msgs}"
+        t0 = time.time()
+        r = lab.py("h3", "udp_echo.py", "ask", f"{lab.WEB}:{lab.ECHO_PORT}", "--bind",
+                   f"{lab.H3}:41234", "--count", "2", "--timeout", "3", timeout=15)
+        assert r.returncode == 0, out(r)
+        sessions = lab.json_of("ce2", "sessions", "--pin-dir", lab.pin("ce2"))["sessions"]
+        ext = [s["ext_port"] for s in sessions if s["int_port"] == 41234]
+        assert len(ext) == 1, sessions
+        want = f"udp {lab.H3}:41234 ext {ext[0]} remote {lab.WEB}:{lab.ECHO_PORT}"
+        end = time.monotonic() + 10
+        text = ""
+        while time.monotonic() < end:
+            text = open(log).read() if os.path.exists(log) else ""
+            if f"end {want} expired packets" in text:
+                break
+            time.sleep(0.3)
+        lines = [line for line in text.splitlines() if want in line]
+        assert [line.split()[1] for line in lines] == ["create", "end"], text
+        assert lines[1].endswith("packets 2/2"), lines[1]
+        stamp = time.mktime(time.strptime(lines[0].split()[0][:19], "%Y-%m-%dT%H:%M:%S")) \
+            - time.timezone
+        assert abs(stamp - t0) < 5, f"{lines[0]} is not at {time.ctime(t0)} (UTC)"
+        assert any(a <= ext[0] <= b for a, b in old["port_ranges"])
+    finally:
+        if d.poll() is None:
+            os.kill(daemon_pid(lab), signal.SIGTERM)
+            d.wait(20)
