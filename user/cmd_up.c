@@ -225,6 +225,16 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			o->per_host_given = 1;
 			break;
 		case OPT_ROUTE:
+			/* "--route table N" as two words too */
+			if (!strcmp(optarg, "table") && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9') {
+				char two[64];
+
+				snprintf(two, sizeof(two), "table %s", argv[optind++]);
+				if (mape_route_parse(two, &o->route, err))
+					return -EINVAL;
+				break;
+			}
 			if (mape_route_parse(optarg, &o->route, err))
 				return -EINVAL;
 			break;

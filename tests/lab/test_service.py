@@ -247,6 +247,9 @@ def test_route_table_and_metric(lab):
         t100 = lab.run("ce2", "ip", "-4", "route", "show", "table", "100").stdout
         assert re.search(r"default dev mape0 .*metric 7", t100), t100
         assert "mape0" not in default_routes(lab), default_routes(lab)
+        r = lab.lab("gw-up", "ce2", env_extra={"LAB_GW_EXTRA": "--route table 101"})
+        assert r.returncode == 0, out(r)    # "table N" as two words
+        assert "mape0" in lab.run("ce2", "ip", "-4", "route", "show", "table", "101").stdout
         r = lab.lab("gw-up", "ce2", env_extra={"LAB_GW_EXTRA": "--route none"})
         assert r.returncode == 0, out(r)
         assert "mape0" not in lab.run("ce2", "ip", "-4", "route", "show", "table", "100").stdout
