@@ -439,10 +439,13 @@ do_down() {
 		fi
 	done
 	# 5. pins left behind (down failed or never ran): unpinning frees the maps;
-	#    and the gateways' forwards (mapectl keeps them across down, by pin dir)
+	#    and the gateways' state files (forwards, saved routes, up's options:
+	#    mapectl keeps them across down, by pin dir)
 	for n in $GWS; do
 		rm -rf "$(pin_dir "$n")"
-		rm -f "${MAPE_STATE_DIR:-/var/lib/mape}/forwards-$ID-$n.json"{,.lock,.new}
+		for f in forwards routes up; do
+			rm -f "${MAPE_STATE_DIR:-/var/lib/mape}/$f-$ID-$n.json"{,.lock,.new}
+		done
 	done
 	rm -rf "$RUN"
 	log "lab '$ID' is down"
