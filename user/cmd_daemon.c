@@ -49,6 +49,7 @@
 #include "input.h"
 #include "route.h"
 #include "metrics.h"
+#include "netcfg.h"
 
 extern const struct option mape_up_opts[];
 
@@ -239,67 +240,50 @@ static int run_child(int argc, char **argv)
 /* The /64 of the WAN's first global /64 address learned from router
  * advertisements (SLAAC: not permanent; not deprecated); 0 or -ENOENT.
  * Addresses configured by hand (permanent) are the ISP link's, not ours. */
+struct wan64 {
+	unsigned int ifindex;
+	char *out;
+	size_t len;
+};
+
+static int one_addr(struct nlmsghdr *nh, void *ctx)
+{
+	struct wan64 *w = ctx;
+	struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+	int alen = IFA_PAYLOAD(nh);
+	struct ifa_cacheinfo *ci = NULL;
+	__u8 *addr = NULL, p[16] = { 0 };
+	__u32 flags = ifa->ifa_flags;
+
+	if (ifa->ifa_index != w->ifindex || ifa->ifa_prefixlen != 64 ||
+	    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+		return 0;
+	for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == IFA_ADDRESS)
+			addr = RTA_DATA(a);
+		else if (a->rta_type == IFA_CACHEINFO)
+			ci = RTA_DATA(a);
+		else if (a->rta_type == IFA_FLAGS)
+			flags = *(__u32 *)RTA_DATA(a);
+	}
+	/* learned from an RA (SLAAC: not permanent), usable */
+	if (!addr || (flags & (IFA_F_PERMANENT | IFA_F_DEPRECATED | IFA_F_TENTATIVE |
+			       IFA_F_DADFAILED)) || (ci && !ci->ifa_prefered))
+		return 0;
+	memcpy(p, addr, 8);
+	inet_ntop(AF_INET6, p, w->out, w->len);
+	strncat(w->out, "/64", w->len - strlen(w->out) - 1);
+	return 1;	/* the first one */
+}
+
 static int wan_prefix64(unsigned int ifindex, char *out, size_t len)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifaddrmsg ifa;
-	} req = { .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETADDR,
-			  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		  .ifa = { .ifa_family = AF_INET6 } };
-	static char buf[16384];
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), found = 0, done = 0;
+	struct wan64 w = { .ifindex = ifindex, .out = out, .len = len };
+	int ret;
 
-	if (fd < 0)
-		return -errno;
-	if (send(fd, &req, sizeof(req), 0) < 0) {
-		close(fd);
-		return -errno;
-	}
-	while (!done) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *nh;
-
-		if (n <= 0)
-			break;
-		for (nh = (void *)buf; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-			struct ifaddrmsg *ifa = NLMSG_DATA(nh);
-			int alen = IFA_PAYLOAD(nh);
-			struct ifa_cacheinfo *ci = NULL;
-			__u8 *addr = NULL;
-			__u32 flags;
-
-			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
-				done = 1;
-				break;
-			}
-			if (found || ifa->ifa_index != ifindex || ifa->ifa_prefixlen != 64 ||
-			    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
-				continue;
-			flags = ifa->ifa_flags;
-			for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				if (a->rta_type == IFA_ADDRESS)
-					addr = RTA_DATA(a);
-				else if (a->rta_type == IFA_CACHEINFO)
-					ci = RTA_DATA(a);
-				else if (a->rta_type == IFA_FLAGS)
-					flags = *(__u32 *)RTA_DATA(a);
-			}
-			/* learned from an RA (SLAAC: not permanent), usable */
-			if (!addr || (flags & (IFA_F_PERMANENT | IFA_F_DEPRECATED | IFA_F_TENTATIVE |
-					       IFA_F_DADFAILED)) ||
-			    (ci && !ci->ifa_prefered))
-				continue;
-			__u8 p[16] = { 0 };
-
-			memcpy(p, addr, 8);
-			inet_ntop(AF_INET6, p, out, len);
-			strncat(out, "/64", len - strlen(out) - 1);
-			found = 1;
-		}
-	}
-	close(fd);
-	return found ? 0 : -ENOENT;
+	out[0] = 0;
+	ret = mape_nl_dump(RTM_GETADDR, AF_INET6, one_addr, &w);
+	return ret ? ret : out[0] ? 0 : -ENOENT;
 }
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

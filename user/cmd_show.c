@@ -419,18 +419,8 @@ static int read_forwards(const char *dir, struct status *st, char *err)
 		snprintf(err, MAPE_ERRLEN, "out of memory");
 		return -ENOMEM;
 	}
-	ret = mape_fwd_usage(dir, &st->fwds, st->fwd_use, err);
-	for (size_t i = 0; !ret && i < st->fwds.n; i++) {
-		const struct mape_fwd_rule *r = &st->fwds.v[i];
-
-		if (!r->enabled)
-			continue;
-		if (r->protos & MAPE_FWD_TCP)
-			st->forwarded[MAPE_P_TCP] += r->ext_last - r->ext + 1;
-		if (r->protos & MAPE_FWD_UDP)
-			st->forwarded[MAPE_P_UDP] += r->ext_last - r->ext + 1;
-	}
-	return ret;
+	mape_fwd_reserved(&st->fwds, st->forwarded);
+	return mape_fwd_usage(dir, &st->fwds, st->fwd_use, err);
 }
 
 static void status_free(struct status *st)

@@ -281,6 +281,21 @@ int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_ru
 	return 0;
 }
 
+void mape_fwd_reserved(const struct mape_fwd_set *set, __u32 out[MAPE_P_NUM])
+{
+	memset(out, 0, MAPE_P_NUM * sizeof(*out));
+	for (size_t i = 0; i < set->n; i++) {
+		const struct mape_fwd_rule *r = &set->v[i];
+
+		if (!r->enabled)
+			continue;
+		if (r->protos & MAPE_FWD_TCP)
+			out[MAPE_P_TCP] += r->ext_last - r->ext + 1;
+		if (r->protos & MAPE_FWD_UDP)
+			out[MAPE_P_UDP] += r->ext_last - r->ext + 1;
+	}
+}
+
 int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps)
 {
 	char err[MAPE_ERRLEN];

@@ -75,6 +75,9 @@ int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_ru
 /* Recompute every rule's enabled flag for ps; the number that changed. */
 int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps);
 
+/* Ports the enabled rules of set reserve, per enum mape_proto_idx. */
+void mape_fwd_reserved(const struct mape_fwd_set *set, __u32 out[MAPE_P_NUM]);
+
 /* "tcp 5000-5009 -> 192.168.1.10:80-89" */
 void mape_fwd_describe(const struct mape_fwd_rule *r, char *buf, size_t len);
 

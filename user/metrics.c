@@ -107,7 +107,7 @@ static void ports(struct buf *b, const char *dir, const struct mape_config *cfg,
 {
 	char err[MAPE_ERRLEN];
 	__u32 count = mape_ps_count(&cfg->ps), used[MAPE_P_NUM] = { 0 }, shared[MAPE_P_NUM] = { 0 };
-	__u32 fwd[MAPE_P_NUM] = { 0 };
+	__u32 fwd[MAPE_P_NUM];
 	struct mape_port v;
 	int fd = mape_pin_open(dir, "mape_ports", err);
 
@@ -122,16 +122,7 @@ static void ports(struct buf *b, const char *dir, const struct mape_config *cfg,
 		}
 	if (fd >= 0)
 		close(fd);
-	for (size_t i = 0; i < fw->n; i++) {
-		const struct mape_fwd_rule *r = &fw->v[i];
-
-		if (!r->enabled)
-			continue;
-		if (r->protos & MAPE_FWD_TCP)
-			fwd[MAPE_P_TCP] += r->ext_last - r->ext + 1;
-		if (r->protos & MAPE_FWD_UDP)
-			fwd[MAPE_P_UDP] += r->ext_last - r->ext + 1;
-	}
+	mape_fwd_reserved(fw, fwd);
 	head(b, "mape_ports_total", "gauge", "ports in our port set");
 	put(b, "mape_ports_total %u\n", count);
 	head(b, "mape_ports_used", "gauge", "ports of the set with sessions, per protocol");

@@ -12,6 +12,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include "netcfg.h"
 
 extern char **environ;
@@ -203,4 +206,41 @@ int mape_conntrack_anchor(const char *tun, int on, char *err)
 		 "add rule ip mapectl_%s conntrack ct state invalid counter",
 		 tun, tun, tun, tun);
 	return mape_nft(cmds, 0, err);
+}
+
+int mape_nl_dump(int type, int family, int (*fn)(struct nlmsghdr *nh, void *ctx), void *ctx)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtgenmsg g;
+	} req = { .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = type,
+			  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		  .g = { .rtgen_family = family } };
+	static char buf[32768];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), ret = 0, done = 0;
+
+	if (fd < 0 || send(fd, &req, sizeof(req), 0) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	while (!done) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *nh;
+
+		if (len <= 0) {
+			ret = len < 0 ? -errno : 0;
+			break;
+		}
+		for (nh = (void *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR ||
+			    fn(nh, ctx)) {
+				done = 1;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return ret;
 }

@@ -17,6 +17,10 @@ int mape_if_mtu(const char *ifname, unsigned int *mtu, char *err);
 /* Write a value to /proc/sys/<path>. */
 int mape_sysctl(const char *path, const char *val, char *err);
 int mape_conntrack_ready(char *err);
+struct nlmsghdr;
+/* Dump request type (RTM_GETROUTE, RTM_GETADDR) for family over rtnetlink;
+ * fn is called for each message until it returns non-zero. 0 or -errno. */
+int mape_nl_dump(int type, int family, int (*fn)(struct nlmsghdr *nh, void *ctx), void *ctx);
 int mape_conntrack_liberal(char *err);
 int mape_conntrack_anchor(const char *tun, int on, char *err);
 

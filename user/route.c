@@ -71,63 +71,51 @@ struct saved_route {
 	char dev[IF_NAMESIZE];
 };
 
+struct defaults {
+	__u32 table, metric;
+	struct saved_route *out;
+	int n, max;
+};
+
+static int one_default(struct nlmsghdr *nh, void *ctx)
+{
+	struct defaults *d = ctx;
+	struct rtmsg *rt = NLMSG_DATA(nh);
+	int alen = RTM_PAYLOAD(nh);
+	struct saved_route s = { .table = rt->rtm_table };
+
+	if (rt->rtm_dst_len || rt->rtm_type != RTN_UNICAST)
+		return 0;
+	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == RTA_TABLE)
+			s.table = *(__u32 *)RTA_DATA(a);
+		else if (a->rta_type == RTA_PRIORITY)
+			s.metric = *(__u32 *)RTA_DATA(a);
+		else if (a->rta_type == RTA_GATEWAY)
+			memcpy(&s.gw, RTA_DATA(a), 4);
+		else if (a->rta_type == RTA_OIF)
+			s.oif = *(__u32 *)RTA_DATA(a);
+	}
+	if (s.table != d->table || s.metric != d->metric || !s.oif || d->n >= d->max)
+		return 0;
+	s.proto = rt->rtm_protocol;
+	s.onlink = !!(rt->rtm_flags & RTNH_F_ONLINK);
+	if (if_indextoname(s.oif, s.dev))
+		d->out[d->n++] = s;
+	return 0;
+}
+
 /* IPv4 default routes of (table, metric) from the kernel. */
 static int dump_defaults(__u32 table, __u32 metric, struct saved_route *out, int max, char *err)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-	} req = { .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETROUTE,
-			  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		  .rt = { .rtm_family = AF_INET } };
-	static char buf[32768];
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), n = 0, done = 0;
+	struct defaults d = { .table = table, .metric = metric, .out = out, .max = max };
+	int ret = mape_nl_dump(RTM_GETROUTE, AF_INET, one_default, &d);
 
-	if (fd < 0 || send(fd, &req, sizeof(req), 0) < 0) {
-		snprintf(err, MAPE_ERRLEN, "cannot list routes (netlink): %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+	if (ret) {
+		snprintf(err, MAPE_ERRLEN, "cannot list routes (netlink): %s", strerror(-ret));
+		return ret;
 	}
-	while (!done) {
-		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *nh;
-
-		if (len <= 0)
-			break;
-		for (nh = (void *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
-			struct rtmsg *rt = NLMSG_DATA(nh);
-			struct rtattr *a;
-			int alen = RTM_PAYLOAD(nh);
-			struct saved_route s = { .table = rt->rtm_table };
-
-			if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
-				done = 1;
-				break;
-			}
-			if (rt->rtm_dst_len || rt->rtm_type != RTN_UNICAST)
-				continue;
-			for (a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				if (a->rta_type == RTA_TABLE)
-					s.table = *(__u32 *)RTA_DATA(a);
-				else if (a->rta_type == RTA_PRIORITY)
-					s.metric = *(__u32 *)RTA_DATA(a);
-				else if (a->rta_type == RTA_GATEWAY)
-					memcpy(&s.gw, RTA_DATA(a), 4);
-				else if (a->rta_type == RTA_OIF)
-					s.oif = *(__u32 *)RTA_DATA(a);
-			}
-			if (s.table != table || s.metric != metric || !s.oif || n >= max)
-				continue;
-			s.proto = rt->rtm_protocol;
-			s.onlink = !!(rt->rtm_flags & RTNH_F_ONLINK);
-			if (!if_indextoname(s.oif, s.dev))
-				continue;
-			out[n++] = s;
-		}
-	}
-	close(fd);
-	return n;
+	return d.n;
 }
 
 struct route_state {
