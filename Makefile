@@ -25,7 +25,7 @@ CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -std=gnu1
 CFLAGS   += $(SAN_FLAGS)
 VERSION  := $(shell cat VERSION)
 CFLAGS   += -DMAPE_VERSION='"$(VERSION)"'
-LDLIBS   += -lbpf -lelf -lz -ljson-c -linih -lsystemd -lmicrohttpd
+LDLIBS   += -lbpf -lelf -lz -ljson-c -linih -lsystemd -lmicrohttpd -lupnp -lixml -pthread
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	-Iinclude -Ibpf -I$(BUILD) -mcpu=v3
 

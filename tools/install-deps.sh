@@ -3,7 +3,7 @@
 # Installs every Debian package the build, the tests and the lab need.
 # Idempotent: installs only what is missing; safe to run again.
 set -eu
-PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev libinih-dev libsystemd-dev libmicrohttpd-dev pkg-config python3-pyelftools
+PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev libinih-dev libsystemd-dev libmicrohttpd-dev libupnp-dev miniupnpc natpmpc pkg-config python3-pyelftools
       python3 python3-scapy python3-pytest iproute2 nftables tshark iperf3 dnsmasq-base gnuplot-nox
       curl traceroute iputils-ping procps ethtool netcat-openbsd conntrack"
 # make test-vm: qemu, the initramfs (static busybox, cpio), modules.dep and

@@ -50,8 +50,11 @@
 #include "route.h"
 #include "metrics.h"
 #include "netcfg.h"
+#include "pcp.h"
+#include "upnp.h"
 
 extern const struct option mape_up_opts[];
+extern const char *const mape_daemon_opts[];
 
 #define RUN_DIR "/run/mape"
 #define DEBOUNCE_MS 300
@@ -123,7 +126,6 @@ static int argv_without(int argc, char **argv, const char *const *drop, char **o
 static const char *const rule_sources[] = { "preset", "rule", "dhcpv6-hex", "provisioning",
 					    NULL };
 static const char *const prefix_opt[] = { "prefix", NULL };
-static const char *const daemon_only[] = { "metrics", "session-log", NULL };	/* not up's */
 
 /* ---- saved options of the last up, for update without a daemon ---- */
 
@@ -183,9 +185,9 @@ static char **up_argv(int argc, char **argv, const char *prefix, const char *dhc
 		free(b);
 		return NULL;
 	}
-	n = argv_without(argc, argv, prefix ? prefix_opt : daemon_only, a);
+	n = argv_without(argc, argv, prefix ? prefix_opt : mape_daemon_opts, a);
 	if (prefix)
-		n = argv_without(n, a, daemon_only, a);
+		n = argv_without(n, a, mape_daemon_opts, a);
 	if (dhcpv6)
 		n = argv_without(n, a, rule_sources, b);
 	else
@@ -410,6 +412,13 @@ struct daemon {
 	char applied[256];	/* what the last successful up ran with */
 	int ok;			/* the last up succeeded */
 	struct evlog *log;	/* --session-log, or NULL */
+	/* port mappings for LAN hosts (UPnP IGD, NAT-PMP, PCP) */
+	int pm_on, pm_started;
+	struct mape_pmap pm;
+	struct mape_pcp pcp;
+	__u32 pm_ipv4;			/* the address and set the mappings are of */
+	struct mape_portset pm_ps;
+	long long pm_checked;		/* CLOCK_MONOTONIC s of the last look at them */
 };
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -487,6 +496,113 @@ static int daemon_load(struct daemon *d, char *err)
 	return 0;
 }
 
+/* ---- port mappings ---- */
+
+static void pm_log(const char *line)
+{
+	logf_("%s", line);
+}
+
+/* UPnP's HTTP port must not be one the internet reaches: not in the set. */
+static int in_port_set(unsigned int port, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return mape_ps_index(&d->pm_ps, port) >= 0;
+}
+
+/* Start the servers (after the first up), or follow what up changed: a
+ * new address or port set drops every mapping and starts a new epoch,
+ * which the clients are told about. */
+static void pm_after_up(struct daemon *d)
+{
+	struct mape_config cfg;
+	char err[MAPE_ERRLEN], dir[600], run[512], lan[IF_NAMESIZE] = "";
+	unsigned int ifs[MAPE_MAX_LANS];
+	int n = 0;
+
+	if (!d->pm_on || mape_read_cfg(d->pin_dir, &cfg, err))
+		return;
+	for (int i = 0; i < cfg.n_lans && i < MAPE_MAX_LANS; i++)
+		ifs[n++] = cfg.lan_ifindex[i];
+	if (d->pm_started) {
+		if (d->pm_ipv4 == cfg.ipv4 && !memcmp(&d->pm_ps, &cfg.ps, sizeof(cfg.ps)))
+			return;
+		d->pm_ipv4 = cfg.ipv4;
+		d->pm_ps = cfg.ps;
+		logf_("port mappings: the address or port set changed: all dropped, a new epoch");
+		if (mape_pmap_reset(&d->pm, err))
+			logf_("port mappings: %s", err);
+		mape_pcp_announce(&d->pcp);
+		mape_upnp_changed();
+		return;
+	}
+	d->pm_ipv4 = cfg.ipv4;
+	d->pm_ps = cfg.ps;
+	/* mappings of an earlier run are gone for their clients: a new epoch */
+	if (mape_pmap_reset(&d->pm, err))
+		logf_("port mappings: %s", err);
+	if (mape_pcp_open(&d->pcp, &d->pm, ifs, n, err))
+		logf_("port mappings: %s (NAT-PMP and PCP off)", err);
+	else
+		mape_pcp_announce(&d->pcp);
+	if (n && if_indextoname(ifs[0], lan)) {
+		sock_path(d->pin_dir, run, sizeof(run));
+		snprintf(dir, sizeof(dir), "%.*s.upnp", (int)(strlen(run) - 5), run);
+		if (mape_upnp_start(&d->pm, lan, dir, d->pin_dir, in_port_set, d, err))
+			logf_("port mappings: %s (UPnP off)", err);
+		else
+			logf_("port mappings: UPnP IGD on %s (HTTP port %u), NAT-PMP and PCP on "
+			      "%d LAN%s; at most %u per host, for at most %us", lan,
+			      mape_upnp_port(), d->pcp.n, d->pcp.n == 1 ? "" : "s", d->pm.per_host,
+			      d->pm.max_lifetime);
+	}
+	d->pm_started = 1;
+}
+
+static void pm_stop(struct daemon *d)
+{
+	char err[MAPE_ERRLEN];
+
+	if (!d->pm_started)
+		return;
+	mape_upnp_stop();
+	mape_pcp_close(&d->pcp);
+	if (mape_pmap_reset(&d->pm, err))
+		logf_("port mappings: %s", err);
+	d->pm_started = 0;
+}
+
+/* The options of the port mappings; -EINVAL with err. */
+static int pm_options(struct daemon *d, char *err)
+{
+	const char *on = opt_value(d->argc, d->argv, "port-mapping");
+	const char *ph = opt_value(d->argc, d->argv, "port-mapping-per-host");
+	const char *ml = opt_value(d->argc, d->argv, "port-mapping-max-lifetime");
+	unsigned long per_host = MAPE_PMAP_PER_HOST, life = MAPE_PMAP_MAX_LIFETIME;
+
+	if (on && strcmp(on, "on") && strcmp(on, "off")) {
+		snprintf(err, MAPE_ERRLEN, "bad --port-mapping '%s': want on or off", on);
+		return -EINVAL;
+	}
+	if (ph && (mape_parse_uint("--port-mapping-per-host", ph, MAPE_FWD_MAX_RULES, &per_host,
+				   err) || !per_host)) {
+		snprintf(err, MAPE_ERRLEN, "bad --port-mapping-per-host '%s': must be an integer "
+			 "1..%d", ph, MAPE_FWD_MAX_RULES);
+		return -EINVAL;
+	}
+	if (ml && (mape_parse_uint("--port-mapping-max-lifetime", ml, 604800, &life, err) ||
+		   !life)) {
+		snprintf(err, MAPE_ERRLEN, "bad --port-mapping-max-lifetime '%s': must be an "
+			 "integer 1..604800 (seconds)", ml);
+		return -EINVAL;
+	}
+	d->pm_on = !on || !strcmp(on, "on");
+	mape_pmap_init(&d->pm, d->pin_dir, per_host, life);
+	d->pm.log = pm_log;
+	return 0;
+}
+
 /* Bring the CE up with what is known now. */
 static void daemon_apply(struct daemon *d, const char *why)
 {
@@ -516,6 +632,7 @@ static void daemon_apply(struct daemon *d, const char *why)
 		sd_notifyf(0, "STATUS=up: %s", desc);
 		if (d->log)
 			evlog_attach(d->log, d->pin_dir);
+		pm_after_up(d);
 	} else {
 		logf_("up failed (exit %d): the previous configuration stays in force", rc);
 		sd_notifyf(0, "STATUS=up failed for %s (previous configuration in force)", desc);
@@ -625,7 +742,9 @@ static int listen_sock(const char *path, char *err)
 
 static const char daemon_usage[] =
 	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT]\n"
-	"                      [--session-log FILE|journal] [up options...]\n"
+	"                      [--session-log FILE|journal] [--port-mapping on|off]\n"
+	"                      [--port-mapping-per-host N] [--port-mapping-max-lifetime S]\n"
+	"                      [up options...]\n"
 	"\n"
 	"Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
 	"stderr). Brings the CE up from the configuration file (default " MAPE_CONF_DEFAULT
@@ -642,7 +761,15 @@ static const char daemon_usage[] =
 	"                       (counters, sessions, port usage, hosts, forwards)\n"
 	"  --session-log FILE|journal\n"
 	"                       log each NAT session made and ended (time, LAN endpoint,\n"
-	"                       external port, remote), appended to FILE or to the journal\n";
+	"                       external port, remote), appended to FILE or to the journal\n"
+	"  --port-mapping on|off\n"
+	"                       serve UPnP IGD (first LAN), NAT-PMP and PCP (every LAN) so\n"
+	"                       LAN hosts open their own inbound ports, inside the port set\n"
+	"                       (default on; never on the WAN)\n"
+	"  --port-mapping-per-host N\n"
+	"                       mappings one LAN host may hold (default 16)\n"
+	"  --port-mapping-max-lifetime SECONDS\n"
+	"                       the longest lifetime granted (default 86400)\n";
 
 int cmd_daemon(int argc, char **argv)
 {
@@ -655,7 +782,7 @@ int cmd_daemon(int argc, char **argv)
 	const char *metrics_at, *slog;
 	void *metrics = NULL;
 	struct evlog evlog = { .evlog_fd = -1 };
-	struct pollfd pf[4];
+	struct pollfd pf[4 + MAPE_PCP_MAX_IFS];
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -669,6 +796,10 @@ int cmd_daemon(int argc, char **argv)
 	if (!d.cli_argv)
 		return mape_errorf("out of memory");
 	if (daemon_load(&d, err)) {
+		mape_errorf("%s", err);
+		goto out;
+	}
+	if (pm_options(&d, err)) {
 		mape_errorf("%s", err);
 		goto out;
 	}
@@ -735,6 +866,8 @@ int cmd_daemon(int argc, char **argv)
 		pf[3] = (struct pollfd){ .fd = evlog.rb ? ring_buffer__epoll_fd(evlog.rb) : -1,
 					 .events = POLLIN };
 
+		int tick = -1, npf = 4;
+
 		if (pending) {
 			struct timespec now;
 			long ms;
@@ -743,8 +876,32 @@ int cmd_daemon(int argc, char **argv)
 			ms = (due.tv_sec - now.tv_sec) * 1000 + (due.tv_nsec - now.tv_nsec) / 1000000;
 			timeout = ms > 0 ? (int)ms : 0;
 		}
-		if (poll(pf, 4, timeout) < 0 && errno != EINTR)
+		if (d.pm_started) {
+			/* NAT-PMP/PCP sockets; each second: expiry, and a port set
+			 * changed by a hand-run up */
+			for (int i = 0; i < d.pcp.n; i++)
+				pf[npf++] = (struct pollfd){ .fd = d.pcp.fd[i], .events = POLLIN };
+			tick = mape_pcp_tick(&d.pcp);
+			tick = tick < 0 || tick > 1000 ? 1000 : tick;
+			if (timeout < 0 || tick < timeout)
+				timeout = tick;
+		}
+		if (poll(pf, npf, timeout) < 0 && errno != EINTR)
 			break;
+		for (int i = 4; i < npf; i++)
+			if (pf[i].revents & POLLIN)
+				mape_pcp_input(&d.pcp, i - 4);
+		if (d.pm_started) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec != d.pm_checked) {
+				d.pm_checked = now.tv_sec;
+				if (mape_pmap_expire(&d.pm, err) > 0)
+					mape_upnp_changed();
+				pm_after_up(&d);
+			}
+		}
 		if ((pf[3].revents & POLLIN) && evlog.rb)
 			ring_buffer__consume(evlog.rb);
 		if (pf[0].revents & POLLIN) {
@@ -767,6 +924,7 @@ int cmd_daemon(int argc, char **argv)
 				ring_buffer__consume(evlog.rb);
 			logf_("%s: taking the CE down", strsignal(si.ssi_signo));
 			sd_notify(0, "STOPPING=1");
+			pm_stop(&d);
 			{
 				char *dv[] = { "down", "--pin-dir", (char *)d.pin_dir, NULL };
 
@@ -795,13 +953,20 @@ int cmd_daemon(int argc, char **argv)
 				pending = 1;
 			}
 		}
-		if (pending && timeout == 0) {
+		if (pending) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec < due.tv_sec ||
+			    (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec))
+				continue;
 			pending = 0;
 			if (daemon_follow_wan(&d))
 				daemon_apply(&d, "the WAN's /64 changed");
 		}
 	}
 	close(sfd);
+	pm_stop(&d);
 out_metrics:
 	evlog_stop(&evlog);
 	mape_metrics_stop(metrics);

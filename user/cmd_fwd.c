@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -59,38 +60,6 @@ static int instance(const char *pin_dir, struct mape_config *cfg, char *err)
 	int ret = mape_read_cfg(pin_dir, cfg, err);
 
 	return ret == -ENOENT ? 0 : ret ? ret : 1;
-}
-
-/* Make the data path hold set; on failure, put back old. */
-static int apply(const char *pin_dir, const struct mape_fwd_set *set,
-		 const struct mape_fwd_set *old, char *err)
-{
-	struct mape_fwd_maps m;
-	char e2[MAPE_ERRLEN];
-	int ret = mape_fwd_maps_open(pin_dir, &m, err);
-
-	if (ret)
-		return ret;
-	ret = mape_fwd_sync(&m, set, err);
-	if (ret)
-		mape_fwd_sync(&m, old, e2);
-	mape_fwd_maps_close(&m);
-	return ret;
-}
-
-/* Data path then state file; the data path is put back if the file fails. */
-static int commit(const char *pin_dir, int up, const char *path, const struct mape_fwd_set *set,
-		  const struct mape_fwd_set *old, char *err)
-{
-	char e2[MAPE_ERRLEN];
-	int ret = up ? apply(pin_dir, set, old, err) : 0;
-
-	if (ret)
-		return ret;
-	ret = mape_fwd_save(path, set, err);
-	if (ret && up)
-		apply(pin_dir, old, set, e2);
-	return ret;
 }
 
 static int fwd_add(const struct fwd_args *a, struct mape_fwd_set *set, const char *path, char *err)
@@ -148,7 +117,7 @@ static int fwd_add(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 	if (!ret)
 		ret = mape_fwd_set_add(set, &r, err);
 	if (!ret)
-		ret = commit(a->pin_dir, 1, path, set, &old, err);
+		ret = mape_fwd_commit(a->pin_dir, 1, path, set, &old, err);
 	mape_fwd_set_free(&old);
 	if (ret)
 		return ret;
@@ -225,7 +194,7 @@ static int fwd_del(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 		ret = -ENOENT;
 	}
 	if (!ret)
-		ret = commit(a->pin_dir, up, path, &next, set, err);
+		ret = mape_fwd_commit(a->pin_dir, up, path, &next, set, err);
 	for (size_t i = 0; !ret && i < cut.n; i++) {
 		char d[96];
 
@@ -237,7 +206,8 @@ static int fwd_del(const struct fwd_args *a, struct mape_fwd_set *set, const cha
 	return ret;
 }
 
-static void list_text(const struct mape_fwd_set *set, const struct mape_fwd_use *use)
+static void list_text(const struct mape_fwd_set *set, const struct mape_fwd_use *use,
+		      long long now)
 {
 	if (!set->n) {
 		printf("no forwards\n");
@@ -272,6 +242,9 @@ static void list_text(const struct mape_fwd_set *set, const struct mape_fwd_use 
 			printf(" \"%s\"", r->comment);
 		if (r->origin == MAPE_FWD_CONFIG)
 			printf(" (configuration file)");
+		if (MAPE_FWD_DYNAMIC(r->origin))
+			printf(" (%s, %llds left)", mape_fwd_origin_name(r->origin),
+			       r->expires > now ? r->expires - now : 0);
 		if (use && use[i].others)
 			printf(" (+%u earlier dynamic session%s on its ports)", use[i].others,
 			       use[i].others == 1 ? "" : "s");
@@ -283,6 +256,7 @@ static void list_text(const struct mape_fwd_set *set, const struct mape_fwd_use 
 
 static int fwd_list(const struct fwd_args *a, const struct mape_fwd_set *set, char *err)
 {
+	long long now = time(NULL);
 	struct mape_fwd_use *use = NULL;
 	struct mape_config cfg;
 	int up;
@@ -310,12 +284,13 @@ static int fwd_list(const struct fwd_args *a, const struct mape_fwd_set *set, ch
 		struct mape_fwd_use zero = { 0 };
 
 		for (size_t i = 0; i < set->n; i++)
-			json_object_array_add(l, mape_fwd_json(&set->v[i], use ? &use[i] : &zero));
+			json_object_array_add(l, mape_fwd_json(&set->v[i], use ? &use[i] : &zero,
+								       now));
 		puts(json_object_to_json_string_ext(l, JSON_C_TO_STRING_SPACED |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(l);
 	} else {
-		list_text(set, use);
+		list_text(set, use, now);
 	}
 	free(use);
 	return 0;

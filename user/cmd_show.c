@@ -552,7 +552,7 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	json_object_object_add(o, "port_usage", pu);
 	fw = json_object_new_array();
 	for (size_t i = 0; i < st->fwds.n; i++)
-		json_object_array_add(fw, mape_fwd_json(&st->fwds.v[i], &st->fwd_use[i]));
+		json_object_array_add(fw, mape_fwd_json(&st->fwds.v[i], &st->fwd_use[i], time(NULL)));
 	json_object_object_add(o, "forwards", fw);
 	print_json(o);
 }

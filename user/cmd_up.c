@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -42,10 +43,16 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_METRICS, OPT_SESSION_LOG,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_DAEMON,
 };
 
 /* up's options; also the keys of the configuration file (conf.h). */
+/* The options of mapectl daemon that up refuses on its command line (and
+ * ignores as keys of the configuration file). */
+const char *const mape_daemon_opts[] = { "metrics", "session-log", "port-mapping",
+					 "port-mapping-per-host", "port-mapping-max-lifetime",
+					 NULL };
+
 const struct option mape_up_opts[] = {
 	MAPE_INPUT_LONGOPTS,
 	{ "wan", required_argument, NULL, OPT_WAN },
@@ -66,8 +73,12 @@ const struct option mape_up_opts[] = {
 	{ "route", required_argument, NULL, OPT_ROUTE },
 	{ "metric", required_argument, NULL, OPT_METRIC },
 	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "metrics", required_argument, NULL, OPT_METRICS },	/* mapectl daemon's */
-	{ "session-log", required_argument, NULL, OPT_SESSION_LOG },	/* mapectl daemon's */
+	/* mapectl daemon's (keys of the configuration file too) */
+	{ "metrics", required_argument, NULL, OPT_DAEMON },
+	{ "session-log", required_argument, NULL, OPT_DAEMON },
+	{ "port-mapping", required_argument, NULL, OPT_DAEMON },
+	{ "port-mapping-per-host", required_argument, NULL, OPT_DAEMON },
+	{ "port-mapping-max-lifetime", required_argument, NULL, OPT_DAEMON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -245,8 +256,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			break;
 		case OPT_CONFIG:
 			break;	/* read by cmd_up before */
-		case OPT_METRICS:	/* keys of the file for mapectl daemon */
-		case OPT_SESSION_LOG:
+		case OPT_DAEMON:	/* keys of the file for mapectl daemon */
 			break;
 		case OPT_MAX_PORTS_HOST:
 			if (mape_parse_uint("--max-ports-per-host", optarg, 65536,
@@ -384,6 +394,8 @@ static int apply_forwards(struct mape_ce *skel, const char *tun, const struct ma
 		snprintf(err, MAPE_ERRLEN, "out of memory");
 		return -ENOMEM;
 	}
+	/* port mappings that ended, or whose ports left the set, go */
+	dirty |= mape_fwd_drop_mappings(fwds, &cfg->ps, time(NULL), 0) > 0;
 	for (size_t i = 0; i < fwds->n; i++)
 		was[i] = fwds->v[i].enabled;
 	changed = mape_fwd_refresh(fwds, &cfg->ps);
@@ -867,11 +879,10 @@ int cmd_up(int argc, char **argv)
 	char **orig_argv = argv;
 
 	for (int i = 1; i < argc; i++)
-		for (const char *const *d = (const char *const[]){ "--metrics", "--session-log",
-								   NULL }; *d; d++)
-			if (!strncmp(argv[i], *d, strlen(*d)) &&
-			    (!argv[i][strlen(*d)] || argv[i][strlen(*d)] == '='))
-				return mape_errorf("%s is an option of mapectl daemon, not of up", *d);
+		for (const char *const *d = mape_daemon_opts; *d; d++)
+			if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, *d, strlen(*d)) &&
+			    (!argv[i][strlen(*d) + 2] || argv[i][strlen(*d) + 2] == '='))
+				return mape_errorf("--%s is an option of mapectl daemon, not of up", *d);
 	if (conf_path) {
 		ret = mape_conf_load(conf_path, mape_up_opts, &conf, err);
 		if (!ret) {

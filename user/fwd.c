@@ -281,6 +281,37 @@ int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_ru
 	return 0;
 }
 
+static const char *const origin_names[MAPE_FWD_ORIGINS] = {
+	[MAPE_FWD_CLI] = "cli", [MAPE_FWD_CONFIG] = "config", [MAPE_FWD_UPNP] = "upnp",
+	[MAPE_FWD_NATPMP] = "natpmp", [MAPE_FWD_PCP] = "pcp",
+};
+
+const char *mape_fwd_origin_name(int origin)
+{
+	return origin >= 0 && origin < MAPE_FWD_ORIGINS ? origin_names[origin] : "?";
+}
+
+int mape_fwd_drop_mappings(struct mape_fwd_set *set, const struct mape_portset *ps,
+			   long long now, int all)
+{
+	char err[MAPE_ERRLEN];
+	size_t n = 0;
+	int gone = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct mape_fwd_rule *r = &set->v[i];
+		int drop = MAPE_FWD_DYNAMIC(r->origin) &&
+			   (all || r->expires <= now || (ps && mape_fwd_check_set(r, ps, err)));
+
+		if (drop)
+			gone++;
+		else
+			set->v[n++] = *r;
+	}
+	set->n = n;
+	return gone;
+}
+
 void mape_fwd_reserved(const struct mape_fwd_set *set, __u32 out[MAPE_P_NUM])
 {
 	memset(out, 0, MAPE_P_NUM * sizeof(*out));
@@ -312,7 +343,8 @@ int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps)
 
 /* ---- JSON (state file and forward list --json) ---- */
 
-json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_use *use)
+json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_use *use,
+			   long long now)
 {
 	json_object *o = json_object_new_object(), *from = json_object_new_array();
 	char ip[16], cidr[24];
@@ -333,8 +365,19 @@ json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_
 	json_object_object_add(o, "from", from);
 	json_object_object_add(o, "comment", json_object_new_string(r->comment));
 	json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
-	json_object_object_add(o, "origin", json_object_new_string(r->origin == MAPE_FWD_CONFIG ?
-								   "config" : "cli"));
+	json_object_object_add(o, "origin", json_object_new_string(mape_fwd_origin_name(r->origin)));
+	if (r->expires) {
+		char hex[2 * sizeof(r->nonce) + 1];
+
+		json_object_object_add(o, "expires", json_object_new_int64(r->expires));
+		if (now)
+			json_object_object_add(o, "lifetime", json_object_new_int64(
+				r->expires > now ? r->expires - now : 0));
+		for (size_t i = 0; i < sizeof(r->nonce); i++)
+			snprintf(hex + 2 * i, 3, "%02x", r->nonce[i]);
+		if (r->origin == MAPE_FWD_PCP)
+			json_object_object_add(o, "nonce", json_object_new_string(hex));
+	}
 	if (use) {
 		json_object_object_add(o, "sessions", json_object_new_int64(use->sessions));
 		json_object_object_add(o, "other_sessions", json_object_new_int64(use->others));
@@ -406,18 +449,41 @@ static int rule_of_json(json_object *o, struct mape_fwd_rule *r, char *err)
 				goto bad;
 			r->enabled = json_object_get_boolean(v);
 		} else if (!strcmp(k, "origin")) {
-			if (!json_object_is_type(v, json_type_string) ||
-			    (strcmp(s, "cli") && strcmp(s, "config")))
+			int o = 0;
+
+			while (o < MAPE_FWD_ORIGINS && json_object_is_type(v, json_type_string) &&
+			       strcmp(s, origin_names[o]))
+				o++;
+			if (o == MAPE_FWD_ORIGINS)
 				goto bad;
-			r->origin = !strcmp(s, "config") ? MAPE_FWD_CONFIG : MAPE_FWD_CLI;
+			r->origin = o;
+		} else if (!strcmp(k, "expires")) {
+			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+				goto bad;
+			r->expires = json_object_get_int64(v);
+		} else if (!strcmp(k, "nonce")) {
+			if (!json_object_is_type(v, json_type_string) ||
+			    strlen(s) != 2 * sizeof(r->nonce))
+				goto bad;
+			for (size_t i = 0; i < sizeof(r->nonce); i++) {
+				unsigned int b;
+
+				if (sscanf(s + 2 * i, "%2x", &b) != 1)
+					goto bad;
+				r->nonce[i] = b;
+			}
 		} else if (strcmp(k, "port_last") && strcmp(k, "sessions") &&
-			   strcmp(k, "other_sessions")) {
+			   strcmp(k, "other_sessions") && strcmp(k, "lifetime")) {
 			snprintf(err, MAPE_ERRLEN, "unknown key '%s'", k);
 			return -EINVAL;
 		}
 		continue;
 bad:
 		snprintf(err, MAPE_ERRLEN, "bad value of '%s'", k);
+		return -EINVAL;
+	}
+	if (MAPE_FWD_DYNAMIC(r->origin) != (r->expires != 0)) {
+		snprintf(err, MAPE_ERRLEN, "a port mapping needs 'expires', a forward has none");
 		return -EINVAL;
 	}
 	if ((have & 31) != 31) {
@@ -521,7 +587,7 @@ int mape_fwd_save(const char *path, const struct mape_fwd_set *set, char *err)
 	int ret = make_parent(path);
 
 	for (size_t i = 0; i < set->n; i++)
-		json_object_array_add(root, mape_fwd_json(&set->v[i], NULL));
+		json_object_array_add(root, mape_fwd_json(&set->v[i], NULL, 0));
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 						    JSON_C_TO_STRING_NOSLASHESCAPE);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
@@ -591,6 +657,7 @@ void mape_fwd_maps_close(struct mape_fwd_maps *m)
 }
 
 static const __u8 protos_of[2] = { IPPROTO_TCP, IPPROTO_UDP };
+
 
 /* The filter key of rule r for one protocol: unique, since two rules of a
  * protocol never share a port (0 for a rule without --from). */
@@ -768,4 +835,38 @@ int mape_fwd_usage(const char *pin_dir, const struct mape_fwd_set *set, struct m
 	}
 	close(fd);
 	return 0;
+}
+
+/* ---- a change, whole ---- */
+
+/* Make the data path hold set; on failure, put back old. */
+static int apply(const char *pin_dir, const struct mape_fwd_set *set,
+		 const struct mape_fwd_set *old, char *err)
+{
+	struct mape_fwd_maps m;
+	char e2[MAPE_ERRLEN];
+	int ret = mape_fwd_maps_open(pin_dir, &m, err);
+
+	if (ret)
+		return ret;
+	ret = mape_fwd_sync(&m, set, err);
+	if (ret)
+		mape_fwd_sync(&m, old, e2);
+	mape_fwd_maps_close(&m);
+	return ret;
+}
+
+/* Data path then state file; the data path is put back if the file fails. */
+int mape_fwd_commit(const char *pin_dir, int up, const char *path, const struct mape_fwd_set *set,
+		    const struct mape_fwd_set *old, char *err)
+{
+	char e2[MAPE_ERRLEN];
+	int ret = up ? apply(pin_dir, set, old, err) : 0;
+
+	if (ret)
+		return ret;
+	ret = mape_fwd_save(path, set, err);
+	if (ret && up)
+		apply(pin_dir, old, set, e2);
+	return ret;
 }

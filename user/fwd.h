@@ -34,11 +34,23 @@ struct mape_fwd_rule {
 	__u8 from_len[MAPE_FWD_MAX_FROM];
 	char comment[MAPE_FWD_COMMENT];
 	int enabled;		/* all its ports are in the current set */
-	int origin;		/* MAPE_FWD_CLI or MAPE_FWD_CONFIG */
+	int origin;		/* MAPE_FWD_CLI, ... */
+	long long expires;	/* a mapping's end (Unix seconds); 0: a forward (no end) */
+	__u8 nonce[12];		/* PCP: the mapping nonce of its client */
 };
 
 #define MAPE_FWD_CLI 0		/* mapectl forward add */
 #define MAPE_FWD_CONFIG 1	/* the [forwards] of the configuration file (up --config) */
+/* port mappings asked for by LAN hosts (mapectl daemon, pmap.h): a forward
+ * with a lifetime, dropped when it ends or when its ports leave the set */
+#define MAPE_FWD_UPNP 2
+#define MAPE_FWD_NATPMP 3
+#define MAPE_FWD_PCP 4
+#define MAPE_FWD_ORIGINS 5
+#define MAPE_FWD_DYNAMIC(o) ((o) >= MAPE_FWD_UPNP)
+
+/* "cli", "config", "upnp", "natpmp", "pcp" */
+const char *mape_fwd_origin_name(int origin);
 
 struct mape_fwd_set {
 	struct mape_fwd_rule *v;
@@ -74,6 +86,11 @@ int mape_fwd_check_new(const struct mape_fwd_set *set, const struct mape_fwd_rul
 int mape_fwd_check_room(const struct mape_fwd_set *set, const struct mape_fwd_rule *r, char *err);
 /* Recompute every rule's enabled flag for ps; the number that changed. */
 int mape_fwd_refresh(struct mape_fwd_set *set, const struct mape_portset *ps);
+/* Remove the port mappings (MAPE_FWD_DYNAMIC) that ended by now, whose
+ * ports left ps (when ps is given), or all of them (all); the number
+ * removed. A forward of the command line or the file is never removed. */
+int mape_fwd_drop_mappings(struct mape_fwd_set *set, const struct mape_portset *ps,
+			   long long now, int all);
 
 /* Ports the enabled rules of set reserve, per enum mape_proto_idx. */
 void mape_fwd_reserved(const struct mape_fwd_set *set, __u32 out[MAPE_P_NUM]);
@@ -101,7 +118,15 @@ struct mape_fwd_use {
 int mape_fwd_usage(const char *pin_dir, const struct mape_fwd_set *set, struct mape_fwd_use *use,
 		   char *err);
 
-/* One rule as the JSON object of `forward list --json` (use may be NULL). */
-json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_use *use);
+/* One rule as the JSON object of `forward list --json` (use may be NULL;
+ * now: the time its remaining lifetime is counted from). */
+json_object *mape_fwd_json(const struct mape_fwd_rule *r, const struct mape_fwd_use *use,
+			   long long now);
+
+/* Make the running instance's maps hold set, and write set to the state
+ * file path; when a step fails, the maps are put back to old. up: the
+ * instance is up (else only the file is written). */
+int mape_fwd_commit(const char *pin_dir, int up, const char *path, const struct mape_fwd_set *set,
+		    const struct mape_fwd_set *old, char *err);
 
 #endif
