@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <arpa/inet.h>
@@ -664,6 +666,52 @@ static char *description(const char *seed)
 	return buf;
 }
 
+/* libupnp listens on every IPv6 address (its HTTP port) and on 0.0.0.0:1900
+ * (SSDP): bind those sockets to the LAN, so that the WAN (whose IPv6
+ * addresses are the router's too) never reaches them. */
+static int confine(const char *ifname, char *err)
+{
+	unsigned int ports[3] = { 1900, UpnpGetServerPort(), UpnpGetServerPort6() };
+	struct dirent *e;
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!dir) {
+		snprintf(err, MAPE_ERRLEN, "UPnP: /proc/self/fd: %s", strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(dir))) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = atoi(e->d_name), type = 0;
+		socklen_t tl = sizeof(type);
+		unsigned int port;
+
+		if (e->d_name[0] == '.' || fd == dirfd(dir) ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl))
+			continue;
+		if (ss.ss_family == AF_INET)
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		else
+			continue;
+		if (!((type == SOCK_DGRAM && port == ports[0] && ss.ss_family == AF_INET) ||
+		      (type == SOCK_STREAM && port && (port == ports[1] || port == ports[2]))))
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, strlen(ifname))) {
+			snprintf(err, MAPE_ERRLEN, "UPnP: cannot bind its sockets to %s: %s", ifname,
+				 strerror(errno));
+			closedir(dir);
+			return -1;
+		}
+		n++;
+	}
+	closedir(dir);
+	return n ? 0 : (snprintf(err, MAPE_ERRLEN, "UPnP: found none of its sockets"), -1);
+}
+
 int mape_upnp_start(struct mape_pmap *pm, const char *ifname, const char *dir, const char *seed,
 		    int (*avoid)(unsigned int port, void *ctx), void *ctx, char *err)
 {
@@ -690,6 +738,10 @@ int mape_upnp_start(struct mape_pmap *pm, const char *ifname, const char *dir, c
 	if (ret != UPNP_E_SUCCESS) {
 		snprintf(err, MAPE_ERRLEN, "UPnP on %s (port %u): %s", ifname, port,
 			 UpnpGetErrorMessage(ret));
+		return -1;
+	}
+	if (confine(ifname, err)) {
+		UpnpFinish();
 		return -1;
 	}
 	desc = description(seed);

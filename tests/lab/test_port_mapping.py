@@ -219,8 +219,20 @@ def test_limits_and_lan_only(pm):
     r = upnpc(lab, "-n", lab.H3, "7201", "7201", "TCP", "60")
     assert "728" in r.stdout + r.stderr, out(r)
     assert len(mappings(lab)) == PER_HOST
-    r = lab.run("ce2", "ss", "-Hulnp", "sport", "=", ":5351")
-    assert r.stdout.strip() and all("%lan1" in line for line in r.stdout.splitlines()), out(r)
+    r = lab.run("ce2", "ss", "-Htulnp")
+    mine = [line for line in r.stdout.splitlines() if "mapectl" in line and
+            "127.0.0.1:" not in line]
+    assert any(":5351 " in line for line in mine) and any(":1900 " in line for line in mine), \
+        out(r)
+    assert all("%lan1:" in line for line in mine), f"not bound to the LAN:\n{out(r)}"
+    # the WAN's own IPv6 addresses do not reach UPnP's HTTP server
+    http = [line.split()[4].rsplit(":", 1)[1] for line in mine if "LISTEN" in line]
+    wan = lab.run("ce2", "ip", "-6", "-o", "addr", "show", "dev", "wan", "scope", "global")
+    addrs = [w.split("/")[0] for w in wan.stdout.split() if w.startswith("2001:")]
+    assert http and addrs, (out(r), out(wan))
+    for a in addrs:
+        r = lab.run("isp", "curl", "-sS", "-g", "-m", "3", f"http://[{a}]:{http[0]}/description.xml")
+        assert r.returncode != 0, f"UPnP answered from the WAN at [{a}]:{http[0]}:\n{out(r)}"
 
 
 def test_prefix_change_drops_mappings_and_announces(pm):
