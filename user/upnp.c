@@ -101,6 +101,7 @@ static int a_del_range(struct call *c);
 static int a_generic(struct call *c);
 static int a_specific(struct call *c);
 static int a_link(struct call *c);
+static int a_list(struct call *c);
 
 #define MAPPING_IN "NewRemoteHost:RemoteHost", "NewExternalPort:ExternalPort", \
 	"NewProtocol:PortMappingProtocol", "NewInternalPort:InternalPort", \
@@ -137,6 +138,11 @@ static const struct action actions[] = {
 	{ "GetSpecificPortMappingEntry", 1, a_specific,
 	  { "NewRemoteHost:RemoteHost", "NewExternalPort:ExternalPort",
 	    "NewProtocol:PortMappingProtocol" }, { ENTRY_OUT } },
+	{ "GetListOfPortMappings", 1, a_list,
+	  { "NewStartPort:ExternalPort", "NewEndPort:ExternalPort",
+	    "NewProtocol:PortMappingProtocol", "NewManage:A_ARG_TYPE_Manage",
+	    "NewNumberOfPorts:PortMappingNumberOfEntries" },
+	  { "NewPortListing:A_ARG_TYPE_PortListing" } },
 	{ "GetCommonLinkProperties", 0, a_link, { 0 },
 	  { "NewWANAccessType:WANAccessType",
 	    "NewLayer1UpstreamMaxBitRate:Layer1UpstreamMaxBitRate",
@@ -492,6 +498,97 @@ static int a_specific(struct call *c)
 	}
 	mape_fwd_set_free(&set);
 	return fail(c, 714, "NoSuchEntryInArray");
+}
+
+/* An element <p:NAME>text</p:NAME> under parent. */
+static void add_text(IXML_Document *doc, IXML_Node *parent, const char *name, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+static void add_text(IXML_Document *doc, IXML_Node *parent, const char *name, const char *fmt,
+		     ...)
+{
+	IXML_Element *e = ixmlDocument_createElement(doc, name);
+	char v[MAPE_FWD_COMMENT + 16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	ixmlNode_appendChild((IXML_Node *)e, ixmlDocument_createTextNode(doc, v));
+	ixmlNode_appendChild(parent, (IXML_Node *)e);
+}
+
+/* IGD:2's listing: the entries of proto in [start, end], the asking
+ * host's only unless NewManage; at most NewNumberOfPorts (0: all). */
+static int a_list(struct call *c)
+{
+	long lo = num(c, "NewStartPort", 0, 65535), hi = num(c, "NewEndPort", 0, 65535);
+	long most = num(c, "NewNumberOfPorts", 0, 65535);
+	const char *manage = arg(c, "NewManage");
+	unsigned int proto = proto_arg(c), p, ext;
+	int all = manage && (!strcmp(manage, "1") || !strcasecmp(manage, "true"));
+	struct mape_fwd_set set = { 0 };
+	const struct mape_fwd_rule *r;
+	IXML_Document *doc;
+	IXML_Element *list;
+	char err[MAPE_ERRLEN], ip[16];
+	long long now = time(NULL);
+	DOMString text;
+	__u32 a;
+	long n = 0;
+
+	if (lo < 0 || hi < lo || most < 0 || !proto)
+		return fail(c, 402, "Invalid Args");
+	if (mape_pmap_snapshot(g.pm, &set, &a, err))
+		return fail(c, 501, "Action Failed");
+	doc = ixmlDocument_createDocument();
+	list = ixmlDocument_createElementNS(doc, "urn:schemas-upnp-org:gw:WANIPConnection",
+					    "p:PortMappingList");
+	ixmlElement_setAttribute(list, "xmlns:p", "urn:schemas-upnp-org:gw:WANIPConnection");
+	ixmlNode_appendChild((IXML_Node *)doc, (IXML_Node *)list);
+	for (long i = 0; (r = entry(&set, i, &p, &ext)) && (!most || n < most); i++) {
+		IXML_Element *e;
+
+		if (p != proto || ext < lo || ext > hi || (!all && r->host != c->client))
+			continue;
+		e = ixmlDocument_createElement(doc, "p:PortMappingEntry");
+		ixmlNode_appendChild((IXML_Node *)list, (IXML_Node *)e);
+		if (r->n_from == 1 && r->from_len[0] == 32)
+			mape_fmt_ip4(r->from[0], ip, sizeof(ip));
+		else
+			ip[0] = 0;
+		add_text(doc, (IXML_Node *)e, "p:NewRemoteHost", "%s", ip);
+		add_text(doc, (IXML_Node *)e, "p:NewExternalPort", "%u", ext);
+		add_text(doc, (IXML_Node *)e, "p:NewProtocol", "%s", p == MAPE_FWD_TCP ? "TCP" : "UDP");
+		add_text(doc, (IXML_Node *)e, "p:NewInternalPort", "%u", r->port + (ext - r->ext));
+		mape_fmt_ip4(r->host, ip, sizeof(ip));
+		add_text(doc, (IXML_Node *)e, "p:NewInternalClient", "%s", ip);
+		add_text(doc, (IXML_Node *)e, "p:NewEnabled", "1");
+		add_text(doc, (IXML_Node *)e, "p:NewDescription", "%s", r->comment);
+		add_text(doc, (IXML_Node *)e, "p:NewLeaseTime", "%lld",
+			 r->expires > now ? r->expires - now : 0);
+		n++;
+	}
+	mape_fwd_set_free(&set);
+	if (!n) {
+		ixmlDocument_free(doc);
+		return fail(c, 730, "PortMappingNotFound");
+	}
+	text = ixmlNodetoString((IXML_Node *)list);
+	ixmlDocument_free(doc);
+	if (!text)
+		return fail(c, 501, "Action Failed");
+	/* as CDATA, not escaped: control points such as miniupnpc read the
+	 * listing as it stands, without decoding entities */
+	c->out = UpnpMakeActionResponse(c->name, c->svc, 0, NULL);
+	if (c->out) {
+		IXML_Element *e = ixmlDocument_createElement(c->out, "NewPortListing");
+
+		ixmlNode_appendChild((IXML_Node *)e,
+				     (IXML_Node *)ixmlDocument_createCDATASection(c->out, text));
+		ixmlNode_appendChild(ixmlNode_getFirstChild((IXML_Node *)c->out), (IXML_Node *)e);
+	}
+	ixmlFreeDOMString(text);
+	return c->out ? 0 : fail(c, 501, "Action Failed");
 }
 
 /* ---- libupnp's side ---- */

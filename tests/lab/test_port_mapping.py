@@ -121,6 +121,8 @@ def test_upnp_igd(pm):
     r = upnpc(lab, "-l")
     assert f"{ext}->{lab.H3}:{WEB_PORT}" in r.stdout, out(r)
     assert f"{other}->{lab.H3}:9999" in r.stdout, out(r)
+    r = upnpc(lab, "-L")        # IGD:2's GetListOfPortMappings
+    assert f"{ext}->{lab.H3}:{WEB_PORT}" in r.stdout, out(r)
     st = lab.status("ce2")
     assert st["port_usage"]["tcp"]["forwarded"] == 1, st["port_usage"]
     r = upnpc(lab, "-d", str(ext), "TCP")
