@@ -579,6 +579,7 @@ static int pm_options(struct daemon *d, char *err)
 	const char *on = opt_value(d->argc, d->argv, "port-mapping");
 	const char *ph = opt_value(d->argc, d->argv, "port-mapping-per-host");
 	const char *ml = opt_value(d->argc, d->argv, "port-mapping-max-lifetime");
+	const char *ns = opt_value(d->argc, d->argv, "port-mapping-nft-set");
 	unsigned long per_host = MAPE_PMAP_PER_HOST, life = MAPE_PMAP_MAX_LIFETIME;
 
 	if (on && strcmp(on, "on") && strcmp(on, "off")) {
@@ -597,8 +598,11 @@ static int pm_options(struct daemon *d, char *err)
 			 "integer 1..604800 (seconds)", ml);
 		return -EINVAL;
 	}
+	if (ns && mape_pmap_nft_spec(ns, err))
+		return -EINVAL;
 	d->pm_on = !on || !strcmp(on, "on");
 	mape_pmap_init(&d->pm, d->pin_dir, per_host, life);
+	snprintf(d->pm.nft_set, sizeof(d->pm.nft_set), "%s", ns ? ns : "");
 	d->pm.log = pm_log;
 	return 0;
 }
@@ -744,6 +748,7 @@ static const char daemon_usage[] =
 	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT]\n"
 	"                      [--session-log FILE|journal] [--port-mapping on|off]\n"
 	"                      [--port-mapping-per-host N] [--port-mapping-max-lifetime S]\n"
+	"                      [--port-mapping-nft-set 'FAMILY TABLE SET']\n"
 	"                      [up options...]\n"
 	"\n"
 	"Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
@@ -769,7 +774,11 @@ static const char daemon_usage[] =
 	"  --port-mapping-per-host N\n"
 	"                       mappings one LAN host may hold (default 16)\n"
 	"  --port-mapping-max-lifetime SECONDS\n"
-	"                       the longest lifetime granted (default 86400)\n";
+	"                       the longest lifetime granted (default 86400)\n"
+	"  --port-mapping-nft-set 'FAMILY TABLE SET'\n"
+	"                       keep this set of the ruleset (type ipv4_addr . inet_proto .\n"
+	"                       inet_service) equal to the mapped LAN endpoints, for the\n"
+	"                       forward chain to accept them\n";
 
 int cmd_daemon(int argc, char **argv)
 {

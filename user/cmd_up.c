@@ -51,7 +51,7 @@ enum {
  * ignores as keys of the configuration file). */
 const char *const mape_daemon_opts[] = { "metrics", "session-log", "port-mapping",
 					 "port-mapping-per-host", "port-mapping-max-lifetime",
-					 NULL };
+					 "port-mapping-nft-set", NULL };
 
 const struct option mape_up_opts[] = {
 	MAPE_INPUT_LONGOPTS,
@@ -79,6 +79,7 @@ const struct option mape_up_opts[] = {
 	{ "port-mapping", required_argument, NULL, OPT_DAEMON },
 	{ "port-mapping-per-host", required_argument, NULL, OPT_DAEMON },
 	{ "port-mapping-max-lifetime", required_argument, NULL, OPT_DAEMON },
+	{ "port-mapping-nft-set", required_argument, NULL, OPT_DAEMON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };

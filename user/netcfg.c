@@ -159,8 +159,8 @@ int mape_conntrack_liberal(char *err)
 	return mape_sysctl(BE_LIBERAL, "1", err);
 }
 
-/* Run nft with one command line (commands separated by ';'). */
-static int mape_nft(const char *cmds, int quiet, char *err)
+/* Run nft with one command line (commands separated by ';': one transaction). */
+int mape_nft(const char *cmds, int quiet, char *err)
 {
 	char *argv[] = { "nft", (char *)cmds, NULL };
 	posix_spawn_file_actions_t fa;

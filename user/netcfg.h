@@ -22,6 +22,9 @@ struct nlmsghdr;
  * fn is called for each message until it returns non-zero. 0 or -errno. */
 int mape_nl_dump(int type, int family, int (*fn)(struct nlmsghdr *nh, void *ctx), void *ctx);
 int mape_conntrack_liberal(char *err);
+/* Run nft with one command line (commands separated by ';': one transaction);
+ * quiet: its errors not on stderr. */
+int mape_nft(const char *cmds, int quiet, char *err);
 int mape_conntrack_anchor(const char *tun, int on, char *err);
 
 #endif

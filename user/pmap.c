@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include "pmap.h"
 #include "pin.h"
+#include "netcfg.h"
 
 static void say(struct mape_pmap *p, const struct mape_fwd_rule *r, const char *what,
 		long long now)
@@ -114,6 +115,61 @@ fail:
 	return ret;
 }
 
+int mape_pmap_nft_spec(const char *spec, char *err)
+{
+	char fam[16], tbl[64], set[64], extra;
+
+	if (strlen(spec) >= 128 || sscanf(spec, "%15s %63s %63s %c", fam, tbl, set, &extra) != 3 ||
+	    (strcmp(fam, "ip") && strcmp(fam, "inet")) ||
+	    strspn(tbl, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+		    strlen(tbl) ||
+	    strspn(set, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+		    strlen(set)) {
+		snprintf(err, MAPE_ERRLEN, "bad --port-mapping-nft-set '%s': want FAMILY TABLE SET "
+			 "(FAMILY ip or inet), e.g. 'inet filter mape_mapped'", spec);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Make the ruleset's set hold the LAN endpoints of set's mappings: one nft
+ * transaction (flush, add). Failures are logged: the mapping stands, and
+ * the ruleset decides without it. */
+static void nft_sync(struct mape_pmap *p, const struct mape_fwd_set *set)
+{
+	size_t cap = 256 + set->n * 2 * 48, n;
+	char *cmd = malloc(cap), err[MAPE_ERRLEN], ip[16], line[MAPE_ERRLEN + 64];
+	int first = 1;
+
+	if (!p->nft_set[0] || !cmd)
+		goto out;
+	n = snprintf(cmd, cap, "flush set %s", p->nft_set);
+	for (size_t i = 0; i < set->n; i++) {
+		const struct mape_fwd_rule *r = &set->v[i];
+
+		if (!MAPE_FWD_DYNAMIC(r->origin) || !r->enabled)
+			continue;
+		mape_fmt_ip4(r->host, ip, sizeof(ip));
+		for (unsigned int b = MAPE_FWD_TCP; b <= MAPE_FWD_UDP; b <<= 1) {
+			if (!(r->protos & b))
+				continue;
+			if (first)
+				n += snprintf(cmd + n, cap - n, "; add element %s { ", p->nft_set);
+			n += snprintf(cmd + n, cap - n, "%s%s . %s . %u", first ? "" : ", ", ip,
+				      b == MAPE_FWD_TCP ? "tcp" : "udp", r->port);
+			first = 0;
+		}
+	}
+	if (!first)
+		snprintf(cmd + n, cap - n, " }");
+	if (mape_nft(cmd, 0, err) && p->log) {
+		snprintf(line, sizeof(line), "nft set %s not updated: %s", p->nft_set, err);
+		p->log(line);
+	}
+out:
+	free(cmd);
+}
+
 static void next_end(struct mape_pmap *p, const struct mape_fwd_set *set)
 {
 	long long first = 0;
@@ -129,6 +185,8 @@ static int commit(struct mape_pmap *p, struct txn *t, char *err)
 	int ret = mape_fwd_commit(p->pin_dir, t->up, t->path, &t->set, &t->old, err);
 
 	next_end(p, ret ? &t->old : &t->set);
+	if (!ret)
+		nft_sync(p, &t->set);
 	return ret;
 }
 
@@ -151,7 +209,7 @@ int mape_pmap_reset(struct mape_pmap *p, char *err)
 	ret = begin(p, &t, err);
 	if (!ret) {
 		ret = mape_fwd_drop_mappings(&t.set, NULL, t.now, 1);
-		ret = ret ? commit(p, &t, err) : 0;
+		ret = ret ? commit(p, &t, err) : (nft_sync(p, &t.set), 0);
 		if (!ret)
 			say_gone(p, &t.old, &t.set, "removed (new epoch)");
 		next_end(p, &t.set);

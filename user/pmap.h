@@ -31,10 +31,16 @@ struct mape_pmap {
 	long long next_end;		/* the first mapping's end (Unix s), 0 none */
 	long long epoch_start;		/* CLOCK_MONOTONIC seconds at the epoch's start */
 	void (*log)(const char *line);	/* each mapping made, renewed or removed; or NULL */
+	char nft_set[128];		/* "FAMILY TABLE SET" kept equal to the mappings, or "" */
 };
 
 void mape_pmap_init(struct mape_pmap *p, const char *pin_dir, unsigned int per_host,
 		    unsigned int max_lifetime);
+/* Check "FAMILY TABLE SET" (--port-mapping-nft-set): the set of the
+ * router's ruleset that the daemon keeps equal to the mappings' LAN
+ * endpoints (ipv4_addr . inet_proto . inet_service). */
+int mape_pmap_nft_spec(const char *spec, char *err);
+
 /* Seconds since the start of the epoch (PCP, NAT-PMP). */
 unsigned int mape_pmap_epoch(struct mape_pmap *p);
 /* A new epoch: all mappings dropped (start, or a port set that moved). */
