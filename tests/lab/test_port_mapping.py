@@ -6,17 +6,36 @@ libnatpmp, and tools/lab/pcpc.py for PCP), and an IPv4 client on the
 internet side (inet) reaches h3's web server through the mapped port."""
 import json
 import os
+import re
 import signal
 import time
 
 import pytest
 
-from test_forward import PAGE, WEB_PORT, curl, ports_of, start_web, stop
+from test_forward import OPS_MD, PAGE, WEB_PORT, curl, ports_of, start_web, stop
 from test_lab import calc, out
 from test_service import ce2_free, daemon_pid, start_daemon, wait_status, write_conf  # noqa: F401
 
 MAX_LIFETIME = 600
 PER_HOST = 4
+NFT_SET = "inet filter mape_mapped"
+
+
+def doc_ruleset():
+    """The ruleset of operations.md's port mapping section, with the lab's LAN."""
+    text = open(OPS_MD).read()
+    m = re.search(r"<!-- ruleset: port mappings -->\s*```\n(.*?)```", text, re.S)
+    assert m, "operations.md lost its port mapping ruleset"
+    rs, n = re.subn(r"^define LAN_IFS = .*$", 'define LAN_IFS = { "lan1" }', m.group(1),
+                    flags=re.M)
+    assert n == 1
+    return rs
+
+
+def nft_set(lab):
+    r = lab.run("ce2", "nft", "list", "set", *NFT_SET.split())
+    assert r.returncode == 0, out(r)
+    return r.stdout
 
 
 def upnpc(lab, *args, timeout=20):
@@ -54,9 +73,16 @@ def pm(ce2_free):
     """The daemon on CE2 with port mapping (on by default), a web server
     on h3; the daemon stopped afterwards (ce2_free puts CE2 back)."""
     lab, notify = ce2_free
+    path = os.path.join(lab.RUN, "test-port-mapping.nft")
+    with open(path, "w") as f:
+        f.write(doc_ruleset())
+    lab.run("ce2", "nft", "delete", "table", "inet", "filter")
+    r = lab.run("ce2", "nft", "-f", path)
+    assert r.returncode == 0, f"nft -f the ruleset of operations.md:\n{out(r)}"
     conf = write_conf(lab, "pm.conf", f"prefix = {lab.CE2_PREFIX}\n"
                       f"port-mapping-max-lifetime = {MAX_LIFETIME}\n"
-                      f"port-mapping-per-host = {PER_HOST}\n")
+                      f"port-mapping-per-host = {PER_HOST}\n"
+                      f"port-mapping-nft-set = {NFT_SET}\n")
     d = start_daemon(lab, notify, "--config", conf)
     web = None
     try:
@@ -80,6 +106,7 @@ def pm(ce2_free):
             except Exception:
                 d.kill()
         print(d.stdout.read())
+        lab.run("ce2", "nft", "delete", "table", "inet", "filter")
 
 
 def not_in_set(ports, near):
@@ -111,13 +138,21 @@ def test_upnp_igd(pm):
     assert [(x["origin"], x["proto"], x["ext_port"], x["host"], x["port"], x["comment"])
             for x in m] == [("upnp", "tcp", ext, lab.H3, WEB_PORT, "game")], m
     assert 290 <= m[0]["lifetime"] <= 300, m
+    assert f"{lab.H3} . tcp . {WEB_PORT}" in nft_set(lab), nft_set(lab)
     r = curl(lab, "inet", f"http://{lab.c2['ipv4']}:{ext}/hello.txt")
     assert r.returncode == 0 and r.stdout == PAGE, \
         f"inet -> {lab.c2['ipv4']}:{ext} (UPnP):\n{out(r)}\n{lab.diag('ce2')}"
-    # an exact AddPortMapping of a free in-set port is honoured
+    # the ruleset decides: without the set's element the flow is dropped
+    lab.run("ce2", "nft", "flush", "set", *NFT_SET.split())
+    r = curl(lab, "inet", f"http://{lab.c2['ipv4']}:{ext}/hello.txt", "--connect-timeout", "2",
+             timeout=3)
+    assert r.returncode != 0, f"reached without the ruleset's accept:\n{out(r)}"
+    # an exact AddPortMapping of a free in-set port is honoured (and the set made whole)
     other = next(p for p in ports if p != ext)
     r = upnpc(lab, "-a", lab.H3, "9999", str(other), "UDP", "120")
     assert "is redirected" in r.stdout and f":{other} UDP" in r.stdout, out(r)
+    r = curl(lab, "inet", f"http://{lab.c2['ipv4']}:{ext}/hello.txt")
+    assert r.returncode == 0 and r.stdout == PAGE, out(r)
     r = upnpc(lab, "-l")
     assert f"{ext}->{lab.H3}:{WEB_PORT}" in r.stdout, out(r)
     assert f"{other}->{lab.H3}:9999" in r.stdout, out(r)
@@ -128,6 +163,8 @@ def test_upnp_igd(pm):
     r = upnpc(lab, "-d", str(ext), "TCP")
     assert r.returncode == 0 and "failed" not in r.stdout, out(r)
     assert [x["ext_port"] for x in mappings(lab)] == [other]
+    assert f"{lab.H3} . tcp . {WEB_PORT}" not in nft_set(lab), nft_set(lab)
+    assert f"{lab.H3} . udp . 9999" in nft_set(lab), nft_set(lab)
     r = upnpc(lab, "-d", str(ext), "TCP")
     assert "714" in r.stdout + r.stderr, out(r)
 
