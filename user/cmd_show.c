@@ -668,6 +668,9 @@ static void status_text(const struct mape_config *cfg, const struct status *st,
 		if (st->fwd_use[i].others)
 			printf(", %u earlier dynamic session%s on its ports", st->fwd_use[i].others,
 			       st->fwd_use[i].others == 1 ? "" : "s");
+		if (MAPE_FWD_DYNAMIC(r->origin))
+			printf(", %s mapping, %llds left", mape_fwd_origin_name(r->origin),
+			       r->expires > (long long)time(NULL) ? r->expires - time(NULL) : 0);
 		printf("%s\n", r->enabled ? "" : ", DISABLED: ports not in the current port set");
 	}
 }

@@ -160,6 +160,10 @@ def test_upnp_igd(pm):
     assert f"{ext}->{lab.H3}:{WEB_PORT}" in r.stdout, out(r)
     st = lab.status("ce2")
     assert st["port_usage"]["tcp"]["forwarded"] == 1, st["port_usage"]
+    r = lab.mapectl("ce2", "status", "--pin-dir", lab.pin("ce2"))
+    assert f"tcp {ext} -> {lab.H3}:{WEB_PORT}" in r.stdout and "upnp mapping" in r.stdout, out(r)
+    r = lab.mapectl("ce2", "forward", "list", "--pin-dir", lab.pin("ce2"))
+    assert '"game" (upnp, ' in r.stdout, out(r)
     r = upnpc(lab, "-d", str(ext), "TCP")
     assert r.returncode == 0 and "failed" not in r.stdout, out(r)
     assert [x["ext_port"] for x in mappings(lab)] == [other]
