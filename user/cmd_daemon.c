@@ -526,6 +526,18 @@ static void pm_after_up(struct daemon *d)
 	for (int i = 0; i < cfg.n_lans && i < MAPE_MAX_LANS; i++)
 		ifs[n++] = cfg.lan_ifindex[i];
 	if (d->pm_started) {
+		int same = n == d->pcp.n;
+
+		/* LANs added or removed (SIGHUP): NAT-PMP/PCP follow (UPnP stays on its LAN) */
+		for (int i = 0; same && i < n; i++)
+			same = ifs[i] == d->pcp.ifindex[i];
+		if (!same) {
+			mape_pcp_close(&d->pcp);
+			if (mape_pcp_open(&d->pcp, &d->pm, ifs, n, err))
+				logf_("port mappings: %s (NAT-PMP and PCP off)", err);
+			else
+				mape_pcp_announce(&d->pcp);
+		}
 		if (d->pm_ipv4 == cfg.ipv4 && !memcmp(&d->pm_ps, &cfg.ps, sizeof(cfg.ps)))
 			return;
 		d->pm_ipv4 = cfg.ipv4;
@@ -600,6 +612,18 @@ static int pm_options(struct daemon *d, char *err)
 	}
 	if (ns && mape_pmap_nft_spec(ns, err))
 		return -EINVAL;
+	if (d->pm_started) {
+		/* SIGHUP: the limits and the set change; on/off takes a restart */
+		if ((!on || !strcmp(on, "on")) != d->pm_on)
+			logf_("SIGHUP: port-mapping = %s takes a restart of the daemon",
+			      d->pm_on ? "off" : "on");
+		pthread_mutex_lock(&d->pm.mu);
+		d->pm.per_host = per_host;
+		d->pm.max_lifetime = life;
+		snprintf(d->pm.nft_set, sizeof(d->pm.nft_set), "%s", ns ? ns : "");
+		pthread_mutex_unlock(&d->pm.mu);
+		return 0;
+	}
 	d->pm_on = !on || !strcmp(on, "on");
 	mape_pmap_init(&d->pm, d->pin_dir, per_host, life);
 	snprintf(d->pm.nft_set, sizeof(d->pm.nft_set), "%s", ns ? ns : "");
@@ -919,7 +943,7 @@ int cmd_daemon(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
-				if (daemon_load(&d, err)) {
+				if (daemon_load(&d, err) || pm_options(&d, err)) {
 					logf_("SIGHUP: %s (the previous configuration stays)", err);
 				} else {
 					if (d.prefix_fixed && !d.from_update)
