@@ -210,12 +210,13 @@ static int pcp_options(const __u8 *p, size_t len, int op, __u32 src, struct pcp_
 static size_t pcp_error(struct mape_pmap *pm, const __u8 *in, size_t len, __u8 *out, int res,
 			unsigned int lifetime)
 {
-	if (len > PCP_MAX)
-		len = PCP_MAX;
-	len &= ~(size_t)3;
+	size_t have = len > PCP_MAX ? PCP_MAX : len;
+
+	len = have & ~(size_t)3;
 	if (len < PCP_HDR)
 		len = PCP_HDR;
-	memcpy(out, in, len);
+	memset(out, 0, len);
+	memcpy(out, in, have < len ? have : len);
 	out[0] = 2;
 	out[1] = in[1] | 0x80;
 	out[2] = 0;
