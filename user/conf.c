@@ -150,7 +150,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 				 name);
 			goto fail;
 		}
-		ret = f ? push(c, name, NULL, err) : 0;
+		if (!f)
+			return 1;	/* "no": nothing to give up, no line to keep */
+		ret = push(c, name, NULL, err);
 	} else {
 		if (!*value) {
 			snprintf(err, MAPE_ERRLEN, "'%s' without a value", name);

@@ -126,6 +126,32 @@ TEST(conf_where_points_at_the_line)
 	unlink(path);
 }
 
+/* A flag set to "no" adds nothing, and must not move the lines of the
+ * options before it (nor write before the table when it comes first:
+ * found by the fuzz target conf, a heap overflow under ASan). */
+TEST(conf_flag_off_keeps_the_lines)
+{
+	struct mape_conf c;
+	char err[MAPE_ERRLEN], want[128];
+	char *cli[] = { "up", NULL };
+
+	CHECK_EQ(load("mtu = 5\nflag = no\n", &c, err), 0);
+	CHECK_EQ(c.argc, 2);
+	snprintf(err, sizeof(err), "bad --mtu '5': must be 576..65495");
+	mape_conf_where(&c, 1, cli, err);
+	snprintf(want, sizeof(want), "%s:1: bad --mtu '5'", path);
+	CHECK_HAS(err, want);
+	mape_conf_free(&c);
+	CHECK_EQ(load("flag = no\nflag = yes\nmtu = 5\n", &c, err), 0);
+	CHECK_EQ(c.argc, 4);
+	snprintf(err, sizeof(err), "bad --mtu '5': must be 576..65495");
+	mape_conf_where(&c, 1, cli, err);
+	snprintf(want, sizeof(want), "%s:3: bad --mtu '5'", path);
+	CHECK_HAS(err, want);
+	mape_conf_free(&c);
+	unlink(path);
+}
+
 TEST(conf_forwards)
 {
 	struct mape_conf c;
