@@ -4,9 +4,15 @@
 
 # SANITIZE=1: mapectl and the unit tests with ASan and UBSan, in build-san/
 # (make SANITIZE=1 test-san runs the unit and cli tiers with them).
+# FUZZ=1: the library with ASan, UBSan and libFuzzer's coverage, in build-fuzz/
+# (make fuzz builds the targets of tests/fuzz and runs them).
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(FUZZ),1)
+BUILD    ?= build-fuzz
+SAN_FLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wno-unknown-warning-option
 else
 BUILD    ?= build
 SAN_FLAGS :=
@@ -48,7 +54,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -116,6 +122,22 @@ test-san:
 		build-san/unit-tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-san unit cli
 
+# libFuzzer targets for every parser of user input (tests/fuzz/fuzz_*.c), each
+# run FUZZ_TIME seconds from its committed seed corpus (tests/fuzz/corpus/T;
+# what it finds goes to build-fuzz/corpus-T), with ASan, UBSan and leak checks.
+# A crash leaves build-fuzz/crash-T-*: build-fuzz/fuzz_T FILE reproduces it.
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TIME ?= 60
+FUZZ_CC ?= clang
+fuzz:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz CC=$(FUZZ_CC) \
+		$(addprefix build-fuzz/,$(FUZZ_TARGETS))
+	$(Q)tools/fuzz.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USER_OBJS) $(HDRS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(USER_OBJS) -o $@ $(LDLIBS)
+
 test-unit: $(BUILD)/unit-tests
 	$(Q)$(BUILD)/unit-tests
 
@@ -172,4 +194,4 @@ test-deb: deb
 	$(Q)tests/deb.sh $(BUILD)/mapectl_$(VERSION)_*.deb
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-san build-fuzz
