@@ -54,7 +54,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz fuzz-pkt
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -133,6 +133,13 @@ fuzz:
 	$(Q)$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz CC=$(FUZZ_CC) \
 		$(addprefix build-fuzz/,$(FUZZ_TARGETS))
 	$(Q)tools/fuzz.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# Packet fuzzing through the CE's programs (tests/pkt/test_pktfuzz.py, which
+# the pkt tier runs with 30000 packets): PKT_FUZZ_N packets, root.
+PKT_FUZZ_N ?= 1000000
+fuzz-pkt: all
+	$(Q)PKT_FUZZ_N=$(PKT_FUZZ_N) MAPECTL=$(BUILD)/mapectl BUILD=$(BUILD) \
+		$(PYTHON) -m pytest -q -s -p no:cacheprovider tests/pkt/test_pktfuzz.py
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USER_OBJS) $(HDRS)
 	$(call msg,LD,$@)

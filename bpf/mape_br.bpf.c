@@ -333,7 +333,7 @@ static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 		return TC_ACT_SHOT;
 	}
 	*v = MAPE_BR_DROP_ENCAP;
-	if (tc_encap6(skb, cfg->br_addr, ce))
+	if (tc_encap6(skb, p.tot_len, cfg->br_addr, ce))
 		return TC_ACT_SHOT;
 	*v = MAPE_BR_ENCAP_SLOW;
 	return bpf_redirect_neigh(cfg->v6_ifindex, NULL, 0, 0);

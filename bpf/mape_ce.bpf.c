@@ -757,7 +757,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 		goto encap_fail;
 encap:
-	if (tc_encap6(skb, cfg->ce_addr, dst6))
+	if (tc_encap6(skb, p.tot_len, cfg->ce_addr, dst6))
 		goto encap_fail;
 	*v = MAPE_CTR_OUT_SLOW;
 	return bpf_redirect_neigh(cfg->wan_ifindex, NULL, 0, 0);

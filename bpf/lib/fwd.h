@@ -88,15 +88,20 @@ static __always_inline int xdp_encap6(struct xdp_md *ctx, __u16 payload_len, con
 }
 
 /*
- * TC: the same for an skb, Ethernet type included. bpf_skb_adjust_room with
+ * TC: the same for an skb, Ethernet type included. Bytes after the IPv4
+ * packet (tot_len) are cut first, as xdp_trim does for XDP. bpf_skb_adjust_room with
  * ENCAP_L3_IPV6 makes skb->protocol IPv6 and marks GSO packets IPXIP6, so
  * they are segmented correctly after encapsulation. Invalidates pointers.
  */
-static __always_inline int tc_encap6(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
+static __always_inline int tc_encap6(struct __sk_buff *skb, __u16 tot_len, const __u8 *src,
+				     const __u8 *dst)
 {
 	struct ipv6hdr h6 __attribute__((aligned(8)));
 	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
 
+	if (skb->len > ETH_HLEN + (__u32)tot_len &&
+	    bpf_skb_change_tail(skb, ETH_HLEN + (__u32)tot_len, 0))
+		return -1;
 	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 		return -1;
 	put_ip6hdr(&h6, (__u16)(skb->len - ETH_HLEN - IPV6_HLEN), src, dst);
