@@ -287,7 +287,9 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	    ((cfg->no_xdp_xmit & MAPE_BR_NOXMIT_V6) && f6.ifindex == cfg->v6_ifindex))
 		return XDP_PASS;	/* routed into mapebr0: mape_brt encapsulates */
 	*v = MAPE_BR_DROP_ENCAP;
-	if ((!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) ||	/* as in br6 */
+	/* Ethernet padding is not the packet's: it must not travel in the tunnel */
+	if (xdp_trim(ctx, ETH_HLEN, p.tot_len) ||
+	    (!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) ||	/* as in br6 */
 	    ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, cfg->br_addr, ce) ||
 	    put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
 		return XDP_DROP;

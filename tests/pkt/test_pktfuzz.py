@@ -323,3 +323,151 @@ def test_tun_trailing_bytes_not_encapsulated(ce):
     assert out[IPv6].plen == len(inner) == struct.unpack("!H", inner[2:4])[0] == 36
     assert b"\xaa" not in bytes(out)[-6:]
     checks.verify_checksums(out)
+
+
+# ---- the BR's programs ----
+
+def br_seeds(br):
+    from scapy.compat import raw
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, PadN
+    ce4, net = checks.IPV4, "198.51.100.7"
+    tcp_opts = [("MSS", 1460), ("NOP", None), ("WScale", 7)]
+    quoted = raw(IP(src=ce4, dst=net, ttl=1) / UDP(sport=1232, dport=53) / b"q")
+    dopt = IPv6ExtHdrDestOpt(nh=4, options=[PadN(otype=4, optdata=b"\x04")])
+    k = [
+        ("br6-udp", "br6", br.v6_frame(IP(src=ce4, dst=net) / UDP(sport=1232, dport=53) / b"u",
+                                       src6=checks.CE_ADDR), 54),
+        ("br6-tcp", "br6", br.v6_frame(IP(src=ce4, dst=net) /
+                                       TCP(sport=1233, dport=80, flags="S", options=tcp_opts),
+                                       src6=checks.CE_ADDR), 54),
+        ("br6-icmp", "br6", br.v6_frame(IP(src=ce4, dst=net) / ICMP(type=8, id=1234) / b"p",
+                                        src6=checks.CE_ADDR), 54),
+        ("br6-dstopt", "br6", Ether(src=br.v6_nh_mac, dst=br.mac["brv6"]) /
+         IPv6(src=checks.CE_ADDR, dst="2001:db8:ffff::1") / dopt /
+         IP(src=ce4, dst=net) / UDP(sport=1235, dport=53) / b"d", 62),
+        ("br4-udp", "br4", br.v4_frame(IP(src=net, dst=ce4, ttl=64) /
+                                       UDP(sport=53, dport=1232) / b"u"), 14),
+        ("br4-tcp", "br4", br.v4_frame(IP(src=net, dst=ce4, ttl=64) /
+                                       TCP(sport=80, dport=2256, flags="SA", options=tcp_opts)),
+         14),
+        ("br4-echo", "br4", br.v4_frame(IP(src=net, dst=ce4, ttl=64) /
+                                        ICMP(type=0, id=1236) / b"p"), 14),
+        ("br4-error", "br4", br.v4_frame(IP(src="203.0.113.9", dst=ce4, ttl=64) /
+                                         ICMP(type=3, code=4, nexthopmtu=1280) / quoted), 14),
+        ("brt-udp", "brt", br.tun_frame(IP(src=net, dst=ce4, ttl=63) /
+                                        UDP(sport=53, dport=1236) / b"t"), 14),
+        ("brt-tcp", "brt", br.tun_frame(IP(src=net, dst="192.0.2.200", ttl=63) /
+                                        TCP(sport=80, dport=65535, flags="A") / b"t"), 14),
+    ]
+    return [(n, prog, raw(f), l3) for n, prog, f, l3 in k]
+
+
+def owner_port(proto, l4, which):
+    """The port that names the CE (RFC 7597 §5.1): TCP/UDP port, echo
+    identifier; None when it cannot be told here (errors, fragments)."""
+    return l4_port(proto, l4, which) if proto in (6, 17) or (l4 and l4[0] in (0, 8)) else None
+
+
+def check_br_output(prog, v, data, out, why):
+    tc = prog == "brt"
+    if v == (TC_ACT_OK if tc else XDP_PASS):
+        cut = data
+        if data[12:14] == b"\x08\x00" and len(data) >= 18:
+            cut = data[:14 + struct.unpack("!H", data[16:18])[0]]
+        assert out in (data, cut), why("passed to the kernel, but changed")
+        return
+    if v == (TC_ACT_SHOT if tc else XDP_DROP):
+        return
+    etype = out[12:14]
+    if etype == b"\x86\xdd":            # to a CE
+        p = out[14:]
+        assert len(p) >= 60 and p[6] == 4, why("not IPv4 in IPv6")
+        assert struct.unpack("!H", p[4:6])[0] == len(p) - 40, why("IPv6 payload length")
+        assert p[8:24] == BR6_BR, why("outer source is not the BR")
+        inner = p[40:]
+        s4, d4, proto, l4 = check_ipv4(inner, why, input_ipv4("lan", data), True)
+        port = owner_port(proto, l4, 1)
+        if port is not None:
+            want = checks.rfc_ce_addr(str(ipaddress.IPv4Address(d4)), port, **checks.BMR)
+            assert p[24:40] == ipaddress.IPv6Address(want).packed, \
+                why("to %s, not the CE of %s:%d (%s)" % (ipaddress.IPv6Address(p[24:40]),
+                                                        ipaddress.IPv4Address(d4), port, want))
+    elif etype == b"\x08\x00":          # decapsulated to the internet
+        osrc, _, inner = inner_of_v6(data[14:]) if data[12:14] == b"\x86\xdd" else \
+            (None, None, None)
+        assert inner is not None, why("IPv4 out of something that was not IPv4 in IPv6")
+        check_ipv4(out[14:], why, ipv4_facts(inner))
+        f = ipv4_facts(inner)
+        port = owner_port(f[2], f[3], 0) if f else None
+        if port is not None:        # RFC 7597 §8.1: the CE that owns source and port
+            want = checks.rfc_ce_addr(str(ipaddress.IPv4Address(f[0])), port, **checks.BMR)
+            assert osrc == ipaddress.IPv6Address(want).packed, \
+                why("decapsulated from %s, not the CE of %s:%d" %
+                    (ipaddress.IPv6Address(osrc), ipaddress.IPv4Address(f[0]), port))
+    else:
+        raise AssertionError(why("output of ethertype %s" % etype.hex()))
+
+
+BR6_BR = ipaddress.IPv6Address("2001:db8:ffff::1").packed
+
+
+def test_packet_fuzz_br(br):
+    n = max(1, N // 2)
+    print("pktfuzz br: PKT_FUZZ_SEED=%d PKT_FUZZ_N=%d" % (SEED, n), file=sys.stderr)
+    seeds = br_seeds(br)
+    runners = {"br6": ("mape_br6", lambda k: bpfsys.xdp_md(k, br.ifindex["brv6"])),
+               "br4": ("mape_br4", lambda k: bpfsys.xdp_md(k, br.ifindex["brv4"])),
+               "brt": ("mape_brt", lambda k: bpfsys.skb_ctx(br.ifindex["mapebr0"]))}
+    allowed = {"br6": {XDP_PASS, XDP_DROP, XDP_REDIRECT, XDP_TX},
+               "br4": {XDP_PASS, XDP_DROP, XDP_REDIRECT, XDP_TX},
+               "brt": {TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT}}
+    ran = out_n = 0
+    i = 0
+    while i < n:
+        before = br.counters()
+        runs = drops = 0
+        for i in range(i, min(n, i + BATCH)):
+            rng = random.Random(SEED * 1000033 + i)
+            name, prog, seed, l3 = seeds[rng.randrange(len(seeds))]
+            data = mutate(rng, seed, l3)
+            pname, ctx = runners[prog]
+
+            def why(msg, i=i, name=name, data=data):
+                return ("pktfuzz br seed %d packet %d (%s): %s\n  in: %s" %
+                        (SEED, i, name, msg, data.hex()))
+            try:
+                v, out, _ = br.progs[pname].run(data, ctx(len(data)))
+            except OSError:
+                continue
+            runs += 1
+            assert v in allowed[prog], why("verdict %d" % v)
+            drops += v == (TC_ACT_SHOT if prog == "brt" else XDP_DROP)
+            check_br_output(prog, v, data, out, lambda m: why(m) + "\n  out: " + out.hex())
+            out_n += v in ((TC_ACT_REDIRECT,) if prog == "brt" else (XDP_REDIRECT, XDP_TX))
+        i += 1
+        ran += runs
+        d = br.ctr_delta(before)
+        assert sum(d.values()) == runs, "pktfuzz br seed %d, batch ending %d: %r for %d " \
+            "packets" % (SEED, i, d, runs)
+        dropped = sum(x for c, x in d.items() if c.startswith("drop_"))
+        assert dropped == drops, "pktfuzz br seed %d, batch ending %d: %d drops counted, " \
+            "%d dropped: %r" % (SEED, i, dropped, drops, d)
+    print("pktfuzz br: %d packets run, %d sent on" % (ran, out_n), file=sys.stderr)
+    assert ran > n // 2 and out_n > 0
+
+
+def test_br4_padding_not_encapsulated(br):
+    """Ethernet padding after a short IPv4 packet is cut before mape_br4
+    encapsulates it (found by the fuzzing above: it travelled in the tunnel,
+    after the IPv6 payload length)."""
+    from scapy.compat import raw
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    frame = raw(br.v4_frame(IP(src="198.51.100.7", dst=checks.IPV4, ttl=64) /
+                            UDP(sport=53, dport=1232) / b"x")) + b"\0" * 17    # to 60 bytes
+    v, out = br.run_br4(frame)
+    assert v == XDP_REDIRECT
+    o6 = out[IPv6]
+    assert o6.plen == len(bytes(o6.payload)) == 29
+    checks.verify_checksums(out)
