@@ -54,7 +54,7 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz fuzz-pkt
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz fuzz-pkt soak
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -128,7 +128,7 @@ test-san:
 # A crash leaves build-fuzz/crash-T-*: build-fuzz/fuzz_T FILE reproduces it.
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TIME ?= 60
-FUZZ_CC ?= clang
+FUZZ_CC ?= $(shell command -v clang-16 >/dev/null 2>&1 && echo clang-16 || echo clang)
 fuzz:
 	$(Q)$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz CC=$(FUZZ_CC) \
 		$(addprefix build-fuzz/,$(FUZZ_TARGETS))
@@ -142,6 +142,12 @@ PKT_FUZZ_N ?= 1000000
 fuzz-pkt: all
 	$(Q)PKT_FUZZ_N=$(PKT_FUZZ_N) MAPECTL=$(BUILD)/mapectl BUILD=$(BUILD) \
 		$(PYTHON) -m pytest -q -s -p no:cacheprovider tests/pkt/test_pktfuzz.py
+
+# The soak (tools/soak.py): traffic through a lab of its own for SOAK_MIN minutes
+# with re-ups, prefix changes, full hosts and forwards; checks after each round. Root.
+SOAK_MIN ?= 10
+soak: all
+	$(Q)tools/soak.sh $(SOAK_MIN)
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USER_OBJS) $(HDRS)
 	$(call msg,LD,$@)

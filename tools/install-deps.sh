@@ -13,8 +13,8 @@ VM_PKGS="qemu-system-x86 busybox-static cpio kmod"
 DEB_PKGS="debhelper dpkg-dev lintian"
 # the DHCPv6 lab test: a server in the ISP namespace, a client on CE2
 DHCP_PKGS="kea-dhcp6-server dhcpcd-base"
-# make fuzz: libFuzzer and the sanitizer runtimes of the default clang
-FUZZ_PKGS="libclang-rt-dev"
+# make fuzz: clang 16 with libFuzzer and the sanitizer runtimes
+FUZZ_PKGS="clang-16 libclang-rt-16-dev"
 missing=""
 for p in $PKGS $VM_PKGS $DEB_PKGS $DHCP_PKGS $FUZZ_PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "fuzz.h"
+#include "conf.h"
 #include "fwd.h"
 
 static const struct mape_portset vps = { .psid = 0x12, .len = 8, .offset = 4 };
