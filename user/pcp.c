@@ -80,18 +80,6 @@ static void put_mapped4(__u8 *p, __u32 a)
 	put32(p + 12, a);
 }
 
-static unsigned int ext_ipv4(struct mape_pmap *pm)
-{
-	struct mape_fwd_set set = { 0 };
-	char err[MAPE_ERRLEN];
-	__u32 a = 0;
-
-	if (mape_pmap_snapshot(pm, &set, &a, err))
-		a = 0;
-	mape_fwd_set_free(&set);
-	return a;
-}
-
 /* ---- NAT-PMP ---- */
 
 static size_t natpmp(struct mape_pmap *pm, __u32 src, const __u8 *in, size_t len, __u8 *out)
@@ -104,7 +92,7 @@ static size_t natpmp(struct mape_pmap *pm, __u32 src, const __u8 *in, size_t len
 	out[1] = 128 + op;
 	put32(out + 4, mape_pmap_epoch(pm));
 	if (op == 0) {
-		__u32 a = ext_ipv4(pm);
+		__u32 a = mape_pmap_ipv4(pm);
 
 		put16(out + 2, a ? NATPMP_OK : NATPMP_NET_FAILURE);
 		put32(out + 8, a);
@@ -121,8 +109,8 @@ static size_t natpmp(struct mape_pmap *pm, __u32 src, const __u8 *in, size_t len
 	life = get32(in + 8);
 	if (!life) {
 		/* a delete: one port, or all of the client's (port 0) */
-		if (mape_pmap_unmap(pm, op == 1 ? MAPE_FWD_UDP : MAPE_FWD_TCP, src, port, 0, NULL,
-				    err) < -1)
+		if (mape_pmap_unmap(pm, op == 1 ? MAPE_FWD_UDP : MAPE_FWD_TCP, src, port, 0, 0,
+				    NULL, err) < -1)
 			res = NATPMP_NET_FAILURE;
 	} else if (!port) {
 		res = NATPMP_REFUSED;
@@ -296,11 +284,11 @@ static size_t pcp(struct mape_pmap *pm, __u32 src, const __u8 *in, size_t len, _
 		return pcp_error(pm, in, len, out, PCP_UNSUPP_PROTOCOL, ERR_LIFETIME_LONG);
 	if (!port && life)	/* "all ports" of a protocol: not from a port set */
 		return pcp_error(pm, in, len, out, PCP_UNSUPP_PROTOCOL, ERR_LIFETIME_LONG);
-	ours = ext_ipv4(pm);
+	ours = mape_pmap_ipv4(pm);
 	memcpy(out + PCP_HDR, in + PCP_HDR, PCP_MAP_LEN);
 	if (!life) {
 		int r = mape_pmap_unmap(pm, proto == IPPROTO_TCP ? MAPE_FWD_TCP : MAPE_FWD_UDP, src,
-					port, 0, in + PCP_HDR, err);
+					port, 0, 0, in + PCP_HDR, err);
 
 		res = r == -1 ? PCP_NOT_AUTHORIZED : r < 0 ? PCP_NETWORK_FAILURE : PCP_SUCCESS;
 		elife = res ? ERR_LIFETIME_SHORT : 0;
@@ -468,7 +456,7 @@ int mape_pcp_tick(struct mape_pcp *s)
 		return -1;
 	if (now < s->announce_next)
 		return (int)(s->announce_next - now);
-	a = ext_ipv4(s->pm);
+	a = mape_pmap_ipv4(s->pm);
 	for (int i = 0; i < s->n; i++) {
 		/* NAT-PMP: the external address answer */
 		memset(m, 0, sizeof(m));

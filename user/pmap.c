@@ -377,7 +377,7 @@ enum mape_pmap_res mape_pmap_map(struct mape_pmap *p, const struct mape_pmap_req
 }
 
 int mape_pmap_unmap(struct mape_pmap *p, unsigned int proto, __u32 host, __u16 port, __u16 ext,
-		    const __u8 *nonce, char *err)
+		    __u16 ext_last, const __u8 *nonce, char *err)
 {
 	struct txn t;
 	size_t n = 0;
@@ -386,15 +386,14 @@ int mape_pmap_unmap(struct mape_pmap *p, unsigned int proto, __u32 host, __u16 p
 	if (!proto)
 		proto = MAPE_FWD_TCP | MAPE_FWD_UDP;
 	pthread_mutex_lock(&p->mu);
-	ret = begin(p, &t, err);
-	if (ret) {
+	if (begin(p, &t, err)) {
 		pthread_mutex_unlock(&p->mu);
-		return ret;
+		return -2;
 	}
 	for (size_t i = 0; i < t.set.n; i++) {
 		struct mape_fwd_rule *r = &t.set.v[i];
 		int match = (r->protos & proto) &&
-			    (ext ? ext >= r->ext && ext <= r->ext_last :
+			    (ext ? ext <= r->ext_last && r->ext <= ext_last :
 				   r->host == host && (!port || r->port == port));
 		int mine = MAPE_FWD_DYNAMIC(r->origin) && r->host == host &&
 			   (!nonce || r->origin != MAPE_FWD_PCP ||
@@ -458,4 +457,12 @@ int mape_pmap_snapshot(struct mape_pmap *p, struct mape_fwd_set *out, __u32 *ipv
 	}
 	pthread_mutex_unlock(&p->mu);
 	return ret;
+}
+
+__u32 mape_pmap_ipv4(struct mape_pmap *p)
+{
+	struct mape_config cfg;
+	char err[MAPE_ERRLEN];
+
+	return mape_read_cfg(p->pin_dir, &cfg, err) ? 0 : ntohl(cfg.ipv4);
 }

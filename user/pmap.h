@@ -79,12 +79,12 @@ enum mape_pmap_res mape_pmap_map(struct mape_pmap *p, const struct mape_pmap_req
 				 unsigned int *lifetime, char *err);
 
 /* Remove host's mappings of proto on its port (0: all its ports of proto;
- * proto 0: both), or the one on external port ext (ext != 0). Only
- * mappings, never a forward; nonce (PCP) must match when given. The
- * number removed, or -1 when one matched but was not host's (or its
- * nonce differs). */
+ * proto 0: both), or those on the external ports ext..ext_last (ext != 0).
+ * Only mappings, never a forward; nonce (PCP) must match when given. The
+ * number removed, or -1 when some matched but none was host's (or its
+ * nonce differs), -2 when the change could not be written. */
 int mape_pmap_unmap(struct mape_pmap *p, unsigned int proto, __u32 host, __u16 port, __u16 ext,
-		    const __u8 *nonce, char *err);
+		    __u16 ext_last, const __u8 *nonce, char *err);
 
 /* Drop the mappings that ended; the number dropped. Cheap when none did. */
 int mape_pmap_expire(struct mape_pmap *p, char *err);
@@ -92,5 +92,8 @@ int mape_pmap_expire(struct mape_pmap *p, char *err);
 /* A copy of the current rules (forwards and mappings) for the UPnP
  * listing; and our external address (host order, 0 when not up). */
 int mape_pmap_snapshot(struct mape_pmap *p, struct mape_fwd_set *out, __u32 *ipv4, char *err);
+
+/* Our external address (host order), 0 when not up. */
+__u32 mape_pmap_ipv4(struct mape_pmap *p);
 
 #endif

@@ -248,18 +248,6 @@ static unsigned int proto_arg(struct call *c)
 	return !s ? 0 : !strcasecmp(s, "TCP") ? MAPE_FWD_TCP : !strcasecmp(s, "UDP") ? MAPE_FWD_UDP : 0;
 }
 
-static __u32 ext_ipv4(void)
-{
-	struct mape_fwd_set set = { 0 };
-	char err[MAPE_ERRLEN];
-	__u32 a = 0;
-
-	if (mape_pmap_snapshot(g.pm, &set, &a, err))
-		a = 0;
-	mape_fwd_set_free(&set);
-	return a;
-}
-
 static int a_conn_type(struct call *c)
 {
 	out(c, "NewConnectionType", "IP_Routed");
@@ -276,7 +264,7 @@ static long long mono_s(void)
 
 static int a_status(struct call *c)
 {
-	int up = ext_ipv4() != 0;
+	int up = mape_pmap_ipv4(g.pm) != 0;
 
 	out(c, "NewConnectionStatus", up ? "Connected" : "Disconnected");
 	out(c, "NewLastConnectionError", "ERROR_NONE");
@@ -291,7 +279,7 @@ static int a_rsip(struct call *c)
 
 static int a_ext_ip(struct call *c)
 {
-	__u32 a = ext_ipv4();
+	__u32 a = mape_pmap_ipv4(g.pm);
 	char ip[16];
 
 	if (!a)
@@ -302,7 +290,7 @@ static int a_ext_ip(struct call *c)
 
 static int a_link(struct call *c)
 {
-	int up = ext_ipv4() != 0;
+	int up = mape_pmap_ipv4(g.pm) != 0;
 
 	out(c, "NewWANAccessType", "Ethernet");
 	out(c, "NewLayer1UpstreamMaxBitRate", "0");
@@ -379,7 +367,7 @@ static int a_del(struct call *c)
 
 	if (ext < 0 || !proto)
 		return fail(c, 402, "Invalid Args");
-	n = mape_pmap_unmap(g.pm, proto, c->client, 0, ext, NULL, err);
+	n = mape_pmap_unmap(g.pm, proto, c->client, 0, ext, ext, NULL, err);
 	if (n == -1)
 		return fail(c, 606, "Action not authorized: not the asking host's mapping");
 	if (n < 0)
@@ -395,16 +383,15 @@ static int a_del_range(struct call *c)
 	long lo = num(c, "NewStartPort", 0, 65535), hi = num(c, "NewEndPort", 0, 65535);
 	unsigned int proto = proto_arg(c);
 	char err[MAPE_ERRLEN];
-	int gone = 0;
+	int n;
 
 	if (lo < 0 || hi < lo || !proto)
 		return fail(c, 402, "Invalid Args");
-	for (long p = lo ? lo : 1; p <= hi; p++) {
-		int n = mape_pmap_unmap(g.pm, proto, c->client, 0, p, NULL, err);
-
-		gone += n > 0 ? n : 0;
-	}
-	if (!gone)
+	/* one transaction for the range: the asking host's mappings in it */
+	n = mape_pmap_unmap(g.pm, proto, c->client, 0, lo ? lo : 1, hi, NULL, err);
+	if (n == -2)
+		return fail(c, 501, "Action Failed");
+	if (n <= 0)
 		return fail(c, 730, "PortMappingNotFound");
 	mape_upnp_changed();
 	return 0;
@@ -652,7 +639,7 @@ static int mapping_count(void)
 /* The evented variables of WANIPConnection, now. */
 static int ip_vars_now(const char **names, char vals[][32], const char **v)
 {
-	__u32 a = ext_ipv4();
+	__u32 a = mape_pmap_ipv4(g.pm);
 
 	names[0] = "ExternalIPAddress";
 	names[1] = "PortMappingNumberOfEntries";
@@ -683,7 +670,7 @@ static int on_event(Upnp_EventType type, const void *ev, void *cookie)
 			n = ip_vars_now(names, vals, v);
 		} else {
 			names[0] = "PhysicalLinkStatus";
-			v[0] = ext_ipv4() ? "Up" : "Down";
+			v[0] = mape_pmap_ipv4(g.pm) ? "Up" : "Down";
 			n = 1;
 		}
 		UpnpAcceptSubscription(g.hnd, UpnpSubscriptionRequest_get_UDN_cstr(s), sid, names,

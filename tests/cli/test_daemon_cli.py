@@ -8,21 +8,14 @@ import subprocess
 
 import pytest
 
+from test_show import one_error_line
+
 MAPECTL = os.environ.get("MAPECTL", "build/mapectl")
 
 
 def run(*args, env=None):
     return subprocess.run([MAPECTL, *args], capture_output=True, text=True, timeout=20,
                           env=dict(os.environ, **(env or {})), stdin=subprocess.DEVNULL)
-
-
-def one_error_line(p):
-    assert p.returncode != 0
-    assert p.stdout == ""
-    lines = p.stderr.splitlines()
-    assert len(lines) == 1, p.stderr
-    assert lines[0].startswith("mapectl: "), p.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("opt,value,want", [

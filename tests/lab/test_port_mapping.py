@@ -171,6 +171,10 @@ def test_upnp_igd(pm):
     assert f"{lab.H3} . udp . 9999" in nft_set(lab), nft_set(lab)
     r = upnpc(lab, "-d", str(ext), "TCP")
     assert "714" in r.stdout + r.stderr, out(r)
+    # IGD:2 DeletePortMappingRange over every port: one change, the host's own
+    r = upnpc(lab, "-N", "1", "65535", "UDP")
+    assert r.returncode == 0 and mappings(lab) == [], out(r)
+    assert f"{lab.H3} . udp . 9999" not in nft_set(lab), nft_set(lab)
 
 
 def natpmp_map(lab, proto, port, lifetime):

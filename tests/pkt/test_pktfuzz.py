@@ -152,15 +152,20 @@ def inner_of_v6(p):
     return p[8:24], p[24:40], (p[off:] if nh == 4 else None)
 
 
+def check_passed(data, out, why):
+    """A packet passed to the kernel is unchanged; XDP may have cut what
+    followed the IPv4 packet already (xdp_trim: the kernel would not read
+    it either)."""
+    cut = data
+    if data[12:14] == b"\x08\x00" and len(data) >= 18:
+        cut = data[:14 + struct.unpack("!H", data[16:18])[0]]
+    assert out in (data, cut), why("passed to the kernel, but changed")
+
+
 def check_output(prog, v, data, out, why):
     tc = prog == "tun"
     if v == (TC_ACT_OK if tc else XDP_PASS):
-        # unchanged; XDP may have cut what followed the IPv4 packet already
-        # (xdp_trim: the kernel would not read it either)
-        cut = data
-        if data[12:14] == b"\x08\x00" and len(data) >= 18:
-            cut = data[:14 + struct.unpack("!H", data[16:18])[0]]
-        assert out in (data, cut), why("passed to the kernel, but changed")
+        check_passed(data, out, why)
         return
     if v == (TC_ACT_SHOT if tc else XDP_DROP):
         return
@@ -372,10 +377,7 @@ def owner_port(proto, l4, which):
 def check_br_output(prog, v, data, out, why):
     tc = prog == "brt"
     if v == (TC_ACT_OK if tc else XDP_PASS):
-        cut = data
-        if data[12:14] == b"\x08\x00" and len(data) >= 18:
-            cut = data[:14 + struct.unpack("!H", data[16:18])[0]]
-        assert out in (data, cut), why("passed to the kernel, but changed")
+        check_passed(data, out, why)
         return
     if v == (TC_ACT_SHOT if tc else XDP_DROP):
         return
