@@ -156,6 +156,7 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 	struct pkt4 p;
 	__u8 osrc[16] __attribute__((aligned(8)));
 	__u8 want[16] __attribute__((aligned(8)));
+	__u8 ecn;
 	int rc;
 
 	*v = MAPE_BR_PASS_NOT_OURS;
@@ -170,6 +171,7 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 					     MAPE_BR_DROP_EXT_HDR;
 		return XDP_DROP;
 	}
+	ecn = OUTER_ECN(rc);
 	/* the inner packet lies within the outer payload; nothing after it travels on */
 	rc = parse_ipv4(ctx, CTX_XDP, OUTER_L3(rc), OUTER_END(rc), &p);
 	if (rc < 0) {
@@ -178,6 +180,11 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 	}
 	if (xdp_trim(ctx, p.l3, p.tot_len)) {
 		*v = MAPE_BR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	rc = ecn_decap(ctx, CTX_XDP, &p, ecn);
+	if (rc) {
+		*v = rc == -1 ? MAPE_BR_DROP_ECN : MAPE_BR_DROP_ENCAP;
 		return XDP_DROP;
 	}
 	/* s8.1: the sender must be the CE of the inner source address and port */
@@ -290,7 +297,7 @@ static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 	/* Ethernet padding is not the packet's: it must not travel in the tunnel */
 	if (xdp_trim(ctx, ETH_HLEN, p.tot_len) ||
 	    (!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) ||	/* as in br6 */
-	    ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, cfg->br_addr, ce) ||
+	    ttl_dec(ctx, CTX_XDP, &p) || xdp_encap6(ctx, p.tot_len, p.tos, cfg->br_addr, ce) ||
 	    put_eth(ctx, CTX_XDP, f6.dmac, f6.smac, ETH_P_IPV6))
 		return XDP_DROP;
 	*v = MAPE_BR_ENCAP_FAST;
@@ -335,7 +342,7 @@ static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 		return TC_ACT_SHOT;
 	}
 	*v = MAPE_BR_DROP_ENCAP;
-	if (tc_encap6(skb, p.tot_len, cfg->br_addr, ce))
+	if (tc_encap6(skb, p.tot_len, p.tos, cfg->br_addr, ce))
 		return TC_ACT_SHOT;
 	*v = MAPE_BR_ENCAP_SLOW;
 	return bpf_redirect_neigh(cfg->v6_ifindex, NULL, 0, 0);

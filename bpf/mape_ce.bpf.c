@@ -147,7 +147,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	    frag_id_fix(ctx, CTX_XDP, &p, &cfg->ps, cfg->port_count) || ttl_dec(ctx, CTX_XDP, &p))
 		return XDP_DROP;
 	sess_out_touch(cfg, s, &p, now);
-	if (xdp_encap6(ctx, p.tot_len, cfg->ce_addr, nk.addr) ||
+	if (xdp_encap6(ctx, p.tot_len, p.tos, cfg->ce_addr, nk.addr) ||
 	    put_eth(ctx, CTX_XDP, nh->dmac, nh->smac, ETH_P_IPV6))
 		return XDP_DROP;
 	*v = MAPE_CTR_OUT_FAST;
@@ -379,7 +379,7 @@ static __noinline int lan_share_out(struct xdp_md *ctx, const struct mape_config
 
 	*v = MAPE_CTR_DROP_ENCAP;
 	outer_dst(cfg, p->daddr, p->dport, dst6);
-	if (xdp_encap6(ctx, p->tot_len, cfg->ce_addr, dst6))
+	if (xdp_encap6(ctx, p->tot_len, p->tos, cfg->ce_addr, dst6))
 		return XDP_DROP;
 	rc = fib6_out(ctx, &f, cfg->ce_addr, dst6, cfg->wan_ifindex, p->tot_len + IPV6_HLEN);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && !xmit_ok(cfg, f.ifindex))
@@ -484,7 +484,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	__u32 l3;
 	__be32 rem, int_addr;
 	__be16 port, rport, int_port;
-	__u8 proto;
+	__u8 proto, ecn;
 	__u64 now;
 	int rc, partial;
 
@@ -502,6 +502,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		return XDP_DROP;
 	}
 	l3 = OUTER_L3(rc);
+	ecn = OUTER_ECN(rc);
 	/* the inner packet lies within the outer payload; nothing after it travels on */
 	rc = parse_ipv4(ctx, CTX_XDP, l3, OUTER_END(rc), &p);
 	if (rc < 0) {
@@ -510,6 +511,11 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	}
 	if (xdp_trim(ctx, p.l3, p.tot_len)) {
 		*v = MAPE_CTR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	rc = ecn_decap(ctx, CTX_XDP, &p, ecn);
+	if (rc) {
+		*v = rc == -1 ? MAPE_CTR_DROP_ECN : MAPE_CTR_DROP_ENCAP;
 		return XDP_DROP;
 	}
 	/* RFC 7597 s8.1: our address, a port of our set, a legitimate sender */
@@ -757,7 +763,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
 		goto encap_fail;
 encap:
-	if (tc_encap6(skb, p.tot_len, cfg->ce_addr, dst6))
+	if (tc_encap6(skb, p.tot_len, p.tos, cfg->ce_addr, dst6))
 		goto encap_fail;
 	*v = MAPE_CTR_OUT_SLOW;
 	return bpf_redirect_neigh(cfg->wan_ifindex, NULL, 0, 0);

@@ -332,6 +332,7 @@ struct mape_nh {
 	X(DROP_HOST_LIMIT, "drop_host_limit", "the LAN host holds its share of sessions or ports (ICMP 13 sent)") \
 	X(DROP_STALE, "drop_stale_session", "flow of a previous IPv4/port set: its session is ending") \
 	X(DROP_FWD_FILTERED, "drop_fwd_filtered", "inbound to a forwarded port from a source its --from does not admit") \
+	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
@@ -406,7 +407,8 @@ struct mape_br_config {
 	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header we do not handle")          \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
-	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")
+	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")                                \
+	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)")
 
 #define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,
 enum mape_br_counter { MAPE_BR_COUNTERS(MAPE_BR_CTR_ENUM) MAPE_BR_CTR_MAX };

@@ -24,10 +24,12 @@ static __always_inline void ip6_cpy(__u8 *d, const __u8 *s)
 	*(__u64 *)(d + 8) = *(const __u64 *)(s + 8);
 }
 
-static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, const __u8 *src,
-				       const __u8 *dst)
+/* The outer header; its traffic class carries the inner packet's ECN field
+ * (RFC 6040 s4.1, normal mode), DSCP 0, flow label 0. */
+static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, __u8 inner_tos,
+				       const __u8 *src, const __u8 *dst)
 {
-	*(__be32 *)h = bpf_htonl(0x60000000);	/* version 6, class 0, flow 0 */
+	*(__be32 *)h = bpf_htonl(0x60000000 | (__u32)(inner_tos & 3) << 20);
 	h->payload_len = bpf_htons(payload_len);
 	h->nexthdr = NEXTHDR_IPIP;
 	h->hop_limit = MAPE_HOP_LIMIT;
@@ -46,8 +48,9 @@ static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, con
  * header of at most 64 bytes (Linux ip6tnl adds an 8-byte
  * encapsulation-limit option). An IPv6 fragment header is refused: we do
  * not reassemble the outer packet. The payload length must be non-zero and
- * present in the frame. Returns the inner IPv4 offset in the low byte and
- * the frame offset where the outer packet ends (OUTER_END) above it, 0 for
+ * present in the frame. Returns the inner IPv4 offset in the low byte, the
+ * frame offset where the outer packet ends (OUTER_END) above it and the
+ * outer ECN field (OUTER_ECN) in bits 26-27, 0 for
  * "not ours", or OUTER_*; copies the outer source to osrc. A subprogram, so
  * packet pointers stay in it.
  */
@@ -85,10 +88,11 @@ static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *os
 		return 0;
 	if (l3 >= pend)
 		return OUTER_TRUNCATED;
-	return (int)(l3 | pend << 8);
+	return (int)(l3 | pend << 8 | (bpf_ntohl(*(__be32 *)ip6) >> 20 & 3) << 26);
 }
 
-#define OUTER_L3(rc) ((__u32)(rc) & 0xff)	/* the inner IPv4's offset */
-#define OUTER_END(rc) ((__u32)(rc) >> 8)	/* where the outer packet ends */
+#define OUTER_L3(rc) ((__u32)(rc) & 0xff)		/* the inner IPv4's offset */
+#define OUTER_END(rc) ((__u32)(rc) >> 8 & 0x3ffff)	/* where the outer packet ends */
+#define OUTER_ECN(rc) ((__u8)((__u32)(rc) >> 26 & 3))	/* the outer ECN field */
 
 #endif

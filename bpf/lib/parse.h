@@ -33,6 +33,7 @@ struct pkt4 {
 	__u8 icmp_err;		/* 1: ICMP error, e* fields describe the embedded packet */
 	__u8 eproto;
 	__u8 df;			/* don't-fragment set */
+	__u8 tos;		/* DSCP and ECN (RFC 3168: ECN in the low 2 bits) */
 	__u32 e3, e4;		/* offsets of the embedded IPv4 and L4 headers */
 	__be32 esaddr, edaddr;
 	__be16 esport, edport;
@@ -146,6 +147,7 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
+	p->tos = ip->tos;
 	p->id = ip->id;
 	frag = bpf_ntohs(ip->frag_off);
 	p->df = !!(frag & IP_DF);

@@ -267,3 +267,15 @@ def verify_checksums(pkt, allow_udp_zero=False, quoted_l4=False):
 
 def ip6_eq(a, b):
     return ipaddress.IPv6Address(a) == ipaddress.IPv6Address(b)
+
+
+# ECN codepoints (RFC 3168)
+NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3
+# RFC 6040 s4.2: (inner ECN, outer ECN) -> inner ECN after decapsulation; None: drop
+RFC6040 = {
+    (NOT_ECT, NOT_ECT): NOT_ECT, (NOT_ECT, ECT0): NOT_ECT, (NOT_ECT, ECT1): NOT_ECT,
+    (NOT_ECT, CE): None,
+    (ECT0, NOT_ECT): ECT0, (ECT0, ECT0): ECT0, (ECT0, ECT1): ECT1, (ECT0, CE): CE,
+    (ECT1, NOT_ECT): ECT1, (ECT1, ECT0): ECT1, (ECT1, ECT1): ECT1, (ECT1, CE): CE,
+    (CE, NOT_ECT): CE, (CE, ECT0): CE, (CE, ECT1): CE, (CE, CE): CE,
+}

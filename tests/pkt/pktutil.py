@@ -113,14 +113,16 @@ def ext_of(kind, inner):
 
 
 def assert_encap(out, dst6=BR, src6=CE_ADDR):
-    """The outer IPv6 header of a MAP-E packet we emit; returns the inner IP."""
+    """The outer IPv6 header of a MAP-E packet we emit; returns the inner IP.
+    Its traffic class is the inner ECN field (RFC 6040 s4.1), no DSCP."""
     assert out.type == 0x86DD and IPv6 in out, out.summary()
     o6 = out[IPv6]
-    assert (o6.version, o6.tc, o6.fl, o6.nh, o6.hlim) == (6, 0, 0, 4, 64), o6.summary()
+    assert (o6.version, o6.fl, o6.nh, o6.hlim) == (6, 0, 4, 64), o6.summary()
     assert ip6(o6.src) == ip6(src6), o6.src
     assert ip6(o6.dst) == ip6(dst6), o6.dst
     inner = o6.payload
     assert isinstance(inner, IP), "no IPv4 right after the IPv6 header: %r" % o6
+    assert o6.tc == inner.tos & 3, (o6.tc, inner.tos)
     assert o6.plen == inner.len, (o6.plen, inner.len)
     return inner
 

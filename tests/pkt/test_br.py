@@ -63,13 +63,15 @@ def assert_v4_out(br, out, ttl):
 
 
 def assert_v6_out(br, out, dst6, hlen=None):
-    """An encapsulated packet to the CE dst6 (XDP: next hop's MAC from the FIB)."""
+    """An encapsulated packet to the CE dst6 (XDP: next hop's MAC from the FIB);
+    its traffic class is the inner ECN field (RFC 6040 s4.1)."""
     assert out.type == 0x86DD
     o6 = out[IPv6]
-    assert (o6.version, o6.tc, o6.fl, o6.nh, o6.hlim) == (6, 0, 0, 4, 64)
+    assert (o6.version, o6.fl, o6.nh, o6.hlim) == (6, 0, 4, 64)
     assert ip6eq(o6.src, BRA) and ip6eq(o6.dst, dst6), (o6.src, o6.dst, dst6)
     inner = o6.payload
     assert isinstance(inner, IP) and o6.plen == inner.len
+    assert o6.tc == inner.tos & 3, (o6.tc, inner.tos)
     return inner
 
 
@@ -555,3 +557,41 @@ def test_br_veth_peer_without_napi_goes_through_the_kernel(br, bits):
         assert br.ctr_delta(before) == ({"decap_slow": 1} if bits == 2 else {"decap_fast": 1})
     finally:
         br_no_xmit(br, 0)
+
+
+# ---------------------------------------------------------------- ECN (RFC 6040)
+
+
+@pytest.mark.parametrize("ecn", range(4))
+@pytest.mark.parametrize("prog", ["mape_br4", "mape_brt"])
+def test_br_encap_copies_ecn(br, prog, ecn):
+    """Towards a CE, XDP and TC: the outer traffic class is the inner ECN
+    field; the inner DSCP stays inside."""
+    ip = IP(src=NET, dst=CE4, ttl=64, tos=0xb8 | ecn) / l4("udp", 53, 1232)
+    run = br.run_br4 if prog == "mape_br4" else br.run_brt
+    v, out = run(br.v4_frame(ip) if prog == "mape_br4" else br.tun_frame(ip))
+    assert v == (XDP_REDIRECT if prog == "mape_br4" else TC_ACT_REDIRECT)
+    inner = assert_v6_out(br, out, ce6(CE4, 1232))
+    assert out[IPv6].tc == ecn and inner.tos == 0xb8 | ecn
+    verify_checksums(out)
+
+
+@pytest.mark.parametrize("inner_ecn,outer_ecn", sorted(checks.RFC6040))
+def test_br6_decap_combines_ecn(br, inner_ecn, outer_ecn):
+    """From a CE: the inner ECN field after decapsulation is RFC 6040 s4.2's;
+    CE over Not-ECT is dropped (drop_ecn)."""
+    inner = IP(src=CE4, dst=NET, ttl=64, tos=0xb8 | inner_ecn) / l4("udp", 1232, 53)
+    frame = br.v6_frame(inner, src6=CE_A)
+    frame[IPv6].tc = outer_ecn
+    before = br.counters()
+    v, out = br.run_br6(frame)
+    want = checks.RFC6040[(inner_ecn, outer_ecn)]
+    if want is None:
+        assert v == XDP_DROP
+        assert br.ctr_delta(before) == {"drop_ecn": 1}
+        return
+    assert v == XDP_REDIRECT
+    ip = assert_v4_out(br, out, 63)
+    assert ip.tos == 0xb8 | want
+    verify_checksums(out)
+    assert br.ctr_delta(before) == {"decap_fast": 1}
