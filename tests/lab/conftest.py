@@ -15,7 +15,9 @@ Environment:
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -87,6 +89,45 @@ class Lab:
 
     def popen_py(self, node, script, *args):
         return self.popen(node, PY, os.path.join(TOOLS, script), *args)
+
+    def capture_fields(self, node, iface, bpf_filter, fields, traffic):
+        """Run traffic() while tshark captures IFACE in NODE; returns one list
+        of the FIELDS (tshark -e names, as text) per captured frame.
+        Traffic starts once tshark says it captures (seconds under emulation)."""
+        args = ["tshark", "-l", "-i", iface, "-f", bpf_filter, "-a", "duration:120", "-T",
+                "fields", "-E", "separator=,"]
+        for f in fields:
+            args += ["-e", f]
+        cap = self.popen(node, *args)
+        listening, err, rows = threading.Event(), [], []
+
+        def watch():
+            for line in cap.stderr:
+                err.append(line)
+                if "Capturing on" in line:
+                    listening.set()
+
+        def read():
+            for line in cap.stdout:
+                rows.append(line.rstrip("\n").split(","))
+
+        threads = [threading.Thread(target=t, daemon=True) for t in (watch, read)]
+        for t in threads:
+            t.start()
+        try:
+            assert listening.wait(60), "tshark did not start capturing:\n" + "".join(err)
+            traffic()
+            time.sleep(2)   # the capture hands packets over in blocks
+        finally:
+            cap.send_signal(signal.SIGINT)
+            try:
+                cap.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                cap.kill()
+                cap.wait()
+            for t in threads:
+                t.join(5)
+        return rows
 
     def mapectl(self, node, *args, timeout=30):
         return self.run(node, self.mapectl_bin, *args, timeout=timeout)
