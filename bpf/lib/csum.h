@@ -67,6 +67,17 @@ static __always_inline int xdp_csum_fix(void *ctx, int csum_off, __u32 size, __u
 	return 0;
 }
 
+/* Fix the checksum at csum_off for a 16-bit word of the data it covers that
+ * changed from `from` to `to` (written already). */
+static __always_inline int csum_fix16(void *ctx, const int xdp, int csum_off, __u16 from, __u16 to)
+{
+	if (from == to)
+		return 0;
+	if (xdp)
+		return xdp_csum_fix(ctx, csum_off, 2, from, to, 0);
+	return bpf_l3_csum_replace(ctx, csum_off, from, to, 2) ? -1 : 0;
+}
+
 /*
  * Write a 4-byte (size 4) or 2-byte (size 2) field at off and fix the IPv4
  * header checksum (ip_csum_off) and the L4 checksum (l4_csum_off, with

@@ -62,25 +62,72 @@ static __always_inline int xlate_plain(void *ctx, const int xdp, const struct pk
 			     CSUM_NONE, l4c, kind & L4_UDP);
 }
 
+/* The 16 bits at off (as stored), or -1 beyond the packet. */
+static __always_inline int load16(void *ctx, const int xdp, __u32 off, __u16 *v)
+{
+	if (xdp) {
+		void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
+		__u16 *p;
+
+		if (off > PKT_OFF_MAX)
+			return -1;
+		p = data + (off & PKT_OFF_MAX);
+		if (!PKT_OK(p, 2, end))
+			return -1;
+		*v = *p;
+		return 0;
+	}
+	return bpf_skb_load_bytes(ctx, off, v, 2) ? -1 : 0;
+}
+
+/*
+ * Offset of the quoted packet's own checksum in an ICMP error, when the
+ * quote holds it (a router may quote only 8 bytes: RFC 792): UDP's (a
+ * zero one stays zero), TCP's, an echo's. CSUM_NONE otherwise.
+ */
+static __always_inline int quoted_csum_off(const struct pkt4 *p)
+{
+	__u32 at = p->eproto == IPPROTO_TCP ? 16 : p->eproto == IPPROTO_UDP ? 6 : 2;
+
+	if (p->e4 + at + 2 > p->l3 + p->tot_len)
+		return CSUM_NONE;
+	return p->e4 + at;
+}
+
 /*
  * ICMP error: rewrite the outer address on side `dst` (old_outer: its value,
  * which is not always the quoted one: the error may come from a router on
  * the way) and the embedded packet's opposite side (the error quotes a
- * packet going the other way).
+ * packet going the other way). RFC 5508 s4.2: the quoted packet is made
+ * whole again: its IPv4 header checksum, and its own TCP/UDP checksum
+ * (address: pseudo-header; port) or echo checksum (identifier). The ICMP
+ * checksum covers all of the quote: the quoted address and its header
+ * checksum cancel out, the port and the quoted checksum's change do not.
  */
 static __always_inline int xlate_icmp_err(void *ctx, const int xdp, const struct pkt4 *p, int dst,
 					  __be32 old_outer, __be32 old_a, __be32 new_a, __be16 old_p,
 					  __be16 new_p)
 {
+	int qc = quoted_csum_off(p), qkind = p->eproto == IPPROTO_UDP ? L4_UDP : 0;
+	__u16 c0 = 0, c1 = 0;
+
+	if (qc >= 0 && load16(ctx, xdp, qc, &c0))
+		qc = CSUM_NONE;
 	if (old_outer != new_a &&
 	    rewrite_field(ctx, xdp, p->l3 + (dst ? 16 : 12), 4, old_outer, new_a, p->l3 + 10,
 			  CSUM_NONE, 0))
 		return -1;
+	/* an echo's checksum does not cover addresses */
 	if (rewrite_field(ctx, xdp, p->e3 + (dst ? 12 : 16), 4, old_a, new_a, p->e3 + 10,
-			  CSUM_NONE, 0))
+			  p->eproto == IPPROTO_ICMP ? CSUM_NONE : qc, qkind))
 		return -1;
-	return rewrite_field(ctx, xdp, port_off(p->e4, p->eproto, !dst), 2, old_p, new_p,
-			     CSUM_NONE, p->l4 + 2, 0);
+	if (rewrite_field(ctx, xdp, port_off(p->e4, p->eproto, !dst), 2, old_p, new_p, p->l4 + 2,
+			  qc, qkind))
+		return -1;
+	if (qc < 0 || load16(ctx, xdp, qc, &c1))
+		return 0;
+	/* the quoted checksum is ICMP payload: an ordinary 16-bit change */
+	return csum_fix16(ctx, xdp, p->l4 + 2, c0, c1);
 }
 
 /*

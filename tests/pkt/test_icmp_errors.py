@@ -3,7 +3,7 @@
 
 Inbound (mape_wan): an error about a packet we sent (quoted source = our IPv4
 and external port) goes back to the LAN host: outer destination and quoted
-source address/port translated, quoted IPv4 checksum fixed, ICMP checksum
+source address/port translated, quoted IPv4 and transport checksums fixed, ICMP checksum
 valid. Outbound (mape_tun): a LAN host's error about an inbound packet: outer
 source, quoted destination and its port translated. An ICMP error never
 creates, refreshes or deletes a session.
@@ -11,12 +11,10 @@ creates, refreshes or deletes a session.
 Expected packets are built independently: the input bytes with the fields
 patched in Python and every checksum recomputed by scapy.
 """
-import struct
 
 import pytest
 from scapy.compat import raw
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.utils import checksum
 
 import checks
 from checks import verify_checksums
@@ -37,28 +35,29 @@ def quoted_pkt(kind, src, sport, dst, dport, ttl=1):
     return ip / ICMP(type=8, id=sport, seq=3) / b"quoted-ping"
 
 
-def patch_quoted(q, src=None, dst=None, sport=None, dport=None):
-    """The quoted bytes with addresses/ports replaced; only the quoted IPv4
-    header checksum is recomputed (the quoted L4 checksum is left as it was:
-    design.md "Not yet")."""
-    q = bytearray(q)
-    ihl = (q[0] & 0xf) * 4
+def patch_quoted(q, src=None, dst=None, sport=None, dport=None, full=None):
+    """The quote q of a packet as it must read once translated (RFC 5508
+    s4.2): the packet that was sent (full, or q itself when it is whole),
+    with addresses/ports replaced and every checksum (IPv4 header, TCP/UDP
+    or echo) recomputed by scapy over the whole packet, cut to q's length."""
+    pkt = IP(full if full is not None else q)
+    assert len(raw(pkt)) >= len(q) and raw(pkt)[:len(q)][:20] == q[:20]
     if src:
-        q[12:16] = bytes(map(int, src.split(".")))
+        pkt.src = src
     if dst:
-        q[16:20] = bytes(map(int, dst.split(".")))
-    q[10:12] = b"\0\0"
-    q[10:12] = struct.pack("!H", checksum(bytes(q[:ihl])))
-    proto = q[9]
-    if proto == 1:      # echo: the identifier is the port of both sides
+        pkt.dst = dst
+    del pkt.chksum
+    l4 = pkt.payload
+    if isinstance(l4, ICMP):    # echo: the identifier is the port of both sides
         if sport is not None or dport is not None:
-            q[ihl + 4:ihl + 6] = struct.pack("!H", sport if sport is not None else dport)
+            l4.id = sport if sport is not None else dport
     else:
         if sport is not None:
-            q[ihl:ihl + 2] = struct.pack("!H", sport)
+            l4.sport = sport
         if dport is not None:
-            q[ihl + 2:ihl + 4] = struct.pack("!H", dport)
-    return bytes(q)
+            l4.dport = dport
+    del l4.chksum
+    return raw(IP(raw(pkt)))[:len(q)]
 
 
 ERRORS = {
@@ -83,16 +82,15 @@ def test_wan_error_translated(ce, kind, err, quote):
     """An error about our outbound packet, from a router on the path, back to the
     LAN host; the session is neither refreshed nor changed."""
     ext = open_session(ce, kind)
-    q = raw(quoted_pkt(kind, IPV4, ext, REMOTE, default_rport(kind) or ext))
-    if quote == "ihl+8":
-        q = q[:28]
+    full = raw(quoted_pkt(kind, IPV4, ext, REMOTE, default_rport(kind) or ext))
+    q = full[:28] if quote == "ihl+8" else full
     msg = error_msg(ROUTER, IPV4, err, q, ttl=64)
     snap = snapshot(ce)
     before = ce.counters()
     v, out = ce.run_wan(ce.wan_frame(msg))
     assert v == XDP_REDIRECT
     assert out.dst == checks.HOST_MAC and out.src == ce.mac["lan0"] and out.type == 0x0800
-    want = error_msg(ROUTER, HOST, err, patch_quoted(q, src=HOST, sport=40000), ttl=63)
+    want = error_msg(ROUTER, HOST, err, patch_quoted(q, src=HOST, sport=40000, full=full), ttl=63)
     got = raw(out)[14:]
     assert got == raw(want), "\n%s\n%s" % (IP(got).show2(dump=True), want.show2(dump=True))
     report = verify_checksums(out)
