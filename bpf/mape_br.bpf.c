@@ -24,6 +24,7 @@
 #include "lib/ip6.h"
 #include "lib/fwd.h"
 #include "lib/partial.h"
+#include "lib/pmtu.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -147,10 +148,44 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 
 /* ------------------------------------------------------------ IPv6 side */
 
-static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
+/*
+ * Forward the IPv4 packet at ETH_HLEN towards the internet: redirected to
+ * the FIB's next hop (verdict fast), or into the kernel as if received on
+ * mapebr0 (verdict slow) when it must decide (TTL, neighbour, a veth that
+ * cannot take XDP frames).
+ */
+static __always_inline int br4_out(struct xdp_md *ctx, const struct mape_br_config *cfg,
+				   struct pkt4 *p, __u32 fast, __u32 slow, __u32 *v)
+{
+	struct bpf_fib_lookup f4;
+	int rc;
+
+	rc = fib4(ctx, &f4, p->saddr, p->daddr, cfg->tun_ifindex, p->tot_len);
+	/* a v4 veth whose peer would drop XDP frames: the kernel forwards */
+	if ((cfg->no_xdp_xmit & MAPE_BR_NOXMIT_V4) && f4.ifindex == cfg->v4_ifindex)
+		rc = -1;
+	if (p->ttl > 1 && rc == BPF_FIB_LKUP_RET_SUCCESS && f4.ifindex != cfg->tun_ifindex) {
+		if (ttl_dec(ctx, CTX_XDP, p) ||
+		    put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
+			*v = MAPE_BR_DROP_ENCAP;
+			return XDP_DROP;
+		}
+		*v = fast;
+		return bpf_redirect(f4.ifindex, 0);
+	}
+	/* the kernel finishes it, as if received on mapebr0 */
+	if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
+		*v = MAPE_BR_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	*v = slow;
+	return bpf_redirect(cfg->tun_peer_ifindex, 0);
+}
+
+/* A subprogram, as br6_ptb: the entry's frame stays small (walk.h). */
+static __noinline int br6(struct xdp_md *ctx, __u32 *v)
 {
 	struct mape_br_config *cfg = br_cfg();
-	struct bpf_fib_lookup f4;
 	struct mape_frag_key fk;
 	struct mape_br_frag_val fv, *fc;
 	struct pkt4 p;
@@ -223,34 +258,53 @@ static __always_inline int br6(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	p.l3 = ETH_HLEN;
-	rc = fib4(ctx, &f4, p.saddr, p.daddr, cfg->tun_ifindex, p.tot_len);
-	/* a v4 veth whose peer would drop XDP frames: the kernel forwards */
-	if ((cfg->no_xdp_xmit & MAPE_BR_NOXMIT_V4) && f4.ifindex == cfg->v4_ifindex)
-		rc = -1;
-	if (p.ttl > 1 && rc == BPF_FIB_LKUP_RET_SUCCESS && f4.ifindex != cfg->tun_ifindex) {
-		if (ttl_dec(ctx, CTX_XDP, &p) ||
-		    put_eth(ctx, CTX_XDP, f4.dmac, f4.smac, ETH_P_IP)) {
-			*v = MAPE_BR_DROP_ENCAP;
-			return XDP_DROP;
-		}
-		*v = MAPE_BR_DECAP_FAST;
-		return bpf_redirect(f4.ifindex, 0);
-	}
-	/* the kernel finishes it, as if received on mapebr0 */
-	if (put_eth(ctx, CTX_XDP, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
-		*v = MAPE_BR_DROP_ENCAP;
+	return br4_out(ctx, cfg, &p, MAPE_BR_DECAP_FAST, MAPE_BR_DECAP_SLOW, v);
+}
+
+/*
+ * An ICMPv6 Packet Too Big about a packet we encapsulated to a CE (pmtu.h):
+ * its quote must be from our address to the CE that the rules give for
+ * the quoted IPv4 destination and port. It becomes the ICMPv4
+ * "fragmentation needed" (MTU - 40) from 192.0.0.8 to the IPv4 sender,
+ * forwarded like a decapsulated packet. The BR keeps no state: it relays
+ * every one and learns nothing. 1 when so, 0 when not ours, -1 when the
+ * frame broke on the way.
+ */
+static __noinline int br_ptb(struct xdp_md *ctx)
+{
+	struct mape_br_config *cfg = br_cfg();
+	struct ptb t = {};
+	__u8 want[16] __attribute__((aligned(8)));
+
+	if (!cfg || !ptb_parse(ctx, cfg->br_addr, &t) || t.mtu >= (__u32)cfg->mtu + IPV6_HLEN)
+		return 0;
+	if (br_ce_addr(cfg, t.daddr, t.dport, want) || !ip6_eq(want, t.peer))
+		return 0;
+	return ptb_to_icmp4(ctx, bpf_htonl(MAPE_DUMMY_IPV4), t.saddr,
+			    (__u16)(t.mtu - IPV6_HLEN)) ? -1 : 1;
+}
+
+static __noinline int br6_ptb(struct xdp_md *ctx, __u32 *v)
+{
+	struct mape_br_config *cfg = br_cfg();
+	struct pkt4 p;
+
+	*v = MAPE_BR_DROP_ENCAP;
+	if (!cfg || parse_ipv4(ctx, CTX_XDP, ETH_HLEN, xdp_len(ctx), &p) < 0)
 		return XDP_DROP;
-	}
-	*v = MAPE_BR_DECAP_SLOW;
-	return bpf_redirect(cfg->tun_peer_ifindex, 0);
+	return br4_out(ctx, cfg, &p, MAPE_BR_PTB_RELAYED, MAPE_BR_PTB_RELAYED, v);
 }
 
 SEC("xdp")
 int mape_br6(struct xdp_md *ctx)
 {
-	__u32 len = xdp_len(ctx), v;
-	int act = br6(ctx, &v);
+	__u32 len = xdp_len(ctx), v = MAPE_BR_DROP_ENCAP;
+	int act = br_ptb(ctx);
 
+	if (act)
+		act = act > 0 ? br6_ptb(ctx, &v) : XDP_DROP;
+	else
+		act = br6(ctx, &v);
 	br_count(v, len);
 	return act;
 }

@@ -28,6 +28,7 @@
 #include "lib/frag.h"
 #include "lib/ct.h"
 #include "lib/partial.h"
+#include "lib/pmtu.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -127,6 +128,12 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 	}
 	/* an FMR peer is chosen by the port on the wire: for echo, our identifier */
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? s->ext_port : p.dport, nk.addr);
+	/* a learned path MTU is never below 1280 - 40: smaller packets need no look */
+	if (p.tot_len > MAPE_PMTU_MIN - IPV6_HLEN &&
+	    p.tot_len > pmtu_of(&mape_pmtu, nk.addr, cfg->mtu)) {
+		count(MAPE_CTR_EV_TO_KERNEL_MTU, 0);	/* mape_tun tells the host */
+		return XDP_PASS;
+	}
 	nh = nh_get(ctx, cfg, &nk, 1, 0, &rc);
 	if (!nh) {
 		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
@@ -481,7 +488,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	struct mape_frag_val *fc;
 	struct pkt4 p;
 	__u8 osrc[16] __attribute__((aligned(8)));
-	__u32 l3;
+	__u32 l3, end;
 	__be32 rem, int_addr;
 	__be16 port, rport, int_port;
 	__u8 proto, ecn;
@@ -492,19 +499,26 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	cfg = get_cfg();
 	if (!cfg)
 		return XDP_PASS;
-	rc = tunnel_outer(ctx, cfg->ce_addr, osrc);
-	if (rc <= 0) {
-		if (rc == 0)
-			return XDP_PASS;
-		*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED :
-		     rc == OUTER_BAD_HDR   ? MAPE_CTR_DROP_BAD_HDR :
-					     MAPE_CTR_DROP_EXT_HDR;
-		return XDP_DROP;
+	if (w->ptb) {	/* a Packet Too Big made an ICMPv4 error at ETH_HLEN (pmtu.h) */
+		l3 = ETH_HLEN;
+		end = xdp_len(ctx);
+		ecn = 0;
+	} else {
+		rc = tunnel_outer(ctx, cfg->ce_addr, osrc);
+		if (rc <= 0) {
+			if (rc == 0)
+				return XDP_PASS;
+			*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED :
+			     rc == OUTER_BAD_HDR   ? MAPE_CTR_DROP_BAD_HDR :
+						     MAPE_CTR_DROP_EXT_HDR;
+			return XDP_DROP;
+		}
+		l3 = OUTER_L3(rc);
+		end = OUTER_END(rc);
+		ecn = OUTER_ECN(rc);
 	}
-	l3 = OUTER_L3(rc);
-	ecn = OUTER_ECN(rc);
 	/* the inner packet lies within the outer payload; nothing after it travels on */
-	rc = parse_ipv4(ctx, CTX_XDP, l3, OUTER_END(rc), &p);
+	rc = parse_ipv4(ctx, CTX_XDP, l3, end, &p);
 	if (rc < 0) {
 		*v = -rc;
 		return XDP_DROP;
@@ -561,8 +575,9 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		*v = MAPE_CTR_DROP_PORT;
 		return XDP_DROP;
 	}
-	if (!outer_src_ok(cfg, osrc, p.icmp_err ? rem : p.saddr,
-			  p.icmp_err ? p.edport : p.sport)) {
+	/* a relayed Packet Too Big was checked against its quote (wan_ptb) */
+	if (!w->ptb && !outer_src_ok(cfg, osrc, p.icmp_err ? rem : p.saddr,
+				     p.icmp_err ? p.edport : p.sport)) {
 		*v = MAPE_CTR_DROP_SPOOFED;
 		return XDP_DROP;
 	}
@@ -636,12 +651,50 @@ strip:
 	return ACT_DELIVER;
 }
 
+/*
+ * An ICMPv6 Packet Too Big about one of our tunnel packets (pmtu.h): the
+ * quote must be a packet we sent, from our IPv4 and to the peer our rule
+ * gives for its destination, of a session that exists (so that a forged
+ * one must guess a live flow). The path MTU to that peer is learned, and
+ * the frame becomes the ICMPv4 "fragmentation needed" for the quoted
+ * packet, which wan_in then translates back like any ICMP error (the
+ * session must exist) and delivers. 1 when so, 0 when not ours, -1 when
+ * the frame broke on the way.
+ */
+static __noinline int wan_ptb(struct xdp_md *ctx)
+{
+	struct mape_config *cfg = get_cfg();
+	struct mape_in_key ik;
+	struct ptb t = {};
+	__u8 want[16] __attribute__((aligned(8)));
+
+	if (!cfg || !ptb_parse(ctx, cfg->ce_addr, &t) || t.saddr != cfg->ipv4)
+		return 0;
+	outer_dst(cfg, t.daddr, t.dport, want);
+	if (!ip6_eq(want, t.peer) || t.mtu >= (__u32)cfg->mtu + IPV6_HLEN)
+		return 0;
+	in_key_of(&ik, t.proto, t.sport, t.daddr, t.proto == IPPROTO_ICMP ? 0 : t.dport);
+	if (!bpf_map_lookup_elem(&mape_in, &ik))
+		return 0;
+	pmtu_learn(&mape_pmtu, &t);
+	count(MAPE_CTR_EV_PMTU_LEARNED, 0);
+	return ptb_to_icmp4(ctx, bpf_htonl(MAPE_DUMMY_IPV4), cfg->ipv4,
+			    (__u16)(t.mtu - IPV6_HLEN)) ? -1 : 1;
+}
+
 SEC("xdp")
 int mape_wan(struct xdp_md *ctx)
 {
 	struct walk w = {};
-	__u32 len = xdp_len(ctx), v;
-	int act = wan_in(ctx, &w, &v);
+	__u32 len = xdp_len(ctx), v = MAPE_CTR_DROP_ENCAP;
+	int act = wan_ptb(ctx);
+
+	if (act < 0) {
+		count(v, len);
+		return XDP_DROP;
+	}
+	w.ptb = act;
+	act = wan_in(ctx, &w, &v);
 
 	if (act == ACT_DELIVER)
 		act = wan_deliver(ctx, w.addr, w.slow, &v);
@@ -666,6 +719,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	__u8 dst6[16] __attribute__((aligned(8)));
 	__be16 ext;
 	__u64 now;
+	__u32 mtu;
 	int rc;
 
 	*v = MAPE_CTR_PASS_NOT_OURS;
@@ -741,6 +795,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 			if (rc == -MAPE_CTR_DROP_EXHAUSTED || rc == -MAPE_CTR_DROP_TABLE_FULL ||
 			    rc == -MAPE_CTR_DROP_HOST_LIMIT) {
 				w->addr = p.saddr;
+				w->code = ICMP_PKT_FILTERED;
 				return ACT_TELL_HOST;
 			}
 			return TC_ACT_SHOT;
@@ -749,15 +804,24 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 		return TC_ACT_SHOT;
 	}
 	ext = s->ext_port;
+	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
+	/* a narrower path to this peer was learned (pmtu.h): RFC 1191 */
+	mtu = pmtu_of(&mape_pmtu, dst6, cfg->mtu);
+	if (p.tot_len > mtu && p.df) {
+		*v = MAPE_CTR_DROP_MTU;
+		w->addr = p.saddr;
+		w->code = ICMP_FRAG_NEEDED;
+		w->mtu = (__u16)mtu;
+		return ACT_TELL_HOST;
+	}
 	now = bpf_ktime_get_coarse_ns();
 	sess_out_touch(cfg, s, &p, now);
 	sess_fast(skb, CTX_TC, s, &k, now);	/* XDP takes over once conntrack saw it established */
-	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	if (p.frag == FRAG_FIRST) {
 		frag_note(&p, 0, cfg->ipv4, dst6, 0);
 	}
 	if (p.proto == IPPROTO_TCP && (p.tcp_flags & TCP_SYN) &&
-	    mss_clamp(skb, CTX_TC, &p, cfg->mtu - 40) > 0)
+	    mss_clamp(skb, CTX_TC, &p, mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
 	if (xlate_plain(skb, CTX_TC, &p, 0, p.saddr, cfg->ipv4, p.sport, ext) ||
 	    frag_id_fix(skb, CTX_TC, &p, &cfg->ps, cfg->port_count))
@@ -784,7 +848,7 @@ int mape_tun(struct __sk_buff *skb)
 		act = tun_out(skb, &w, &v);
 	}
 	if (act == ACT_TELL_HOST)
-		act = icmp_unreach13(skb, w.addr);
+		act = icmp_tell_host(skb, w.addr, w.code, w.mtu);
 	count(v, len);
 	return act;
 }

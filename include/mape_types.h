@@ -297,6 +297,27 @@ struct mape_nh {
 };
 
 /*
+ * mape_pmtu: path MTUs learned from ICMPv6 Packet Too Big about our tunnel
+ * packets (RFC 8201), per tunnel peer (BR or FMR CE; for the BR: per CE).
+ * An entry lowers the tunnel MTU towards that peer for MAPE_PMTU_AGE_NS
+ * (RFC 8201 s4: ten minutes), then it is forgotten. Never below 1280.
+ */
+#define MAPE_PMTU_ENTRIES 1024
+#define MAPE_PMTU_AGE_NS (600ULL * 1000000000ULL)
+#define MAPE_PMTU_MIN 1280
+#define MAPE_DUMMY_IPV4 0xc0000008	/* 192.0.0.8 (RFC 7600): source of relayed errors */
+
+struct mape_pmtu_key {
+	__u8 peer[16];		/* the outer destination the packet too big was sent to */
+};
+
+struct mape_pmtu {
+	__u32 mtu;		/* IPv6 path MTU (>= MAPE_PMTU_MIN) */
+	__u32 pad;
+	__u64 ns;		/* when it was learned (CLOCK_MONOTONIC) */
+};
+
+/*
  * Counters: one per-CPU array, indexed by these names. Every packet a
  * program sees ends in exactly one verdict counter (the *_ ones under
  * "verdicts"); events are counted besides.
@@ -323,7 +344,7 @@ struct mape_nh {
 	X(DROP_FRAG, "drop_frag_unknown", "non-first fragment without its first fragment")     \
 	X(DROP_ICMP_ERR, "drop_icmp_error", "ICMP error about no known session")                \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
-	X(DROP_MTU, "drop_mtu", "to a CE sharing our IPv4: bigger than the tunnel MTU")        \
+	X(DROP_MTU, "drop_mtu", "bigger than the tunnel MTU (to a CE sharing our IPv4) or a learned path MTU (with DF: ICMP sent)") \
 	X(DROP_TTL, "drop_ttl", "to a CE sharing our IPv4: TTL expired (ICMP sent)")            \
 	X(DROP_NO_CONFIG, "drop_no_config", "data path not configured")                         \
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header before IPIP")               \
@@ -353,7 +374,8 @@ struct mape_nh {
 	X(EV_TIMER_LATE, "session_timer_late", "sessions whose expiry timer the kernel could not allocate at once (armed later)") \
 	X(EV_CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left to offload (CHECKSUM_PARTIAL) completed in XDP") \
 	X(EV_CSUM_PARTIAL, "csum_partial_kept", "generic XDP: CHECKSUM_PARTIAL packets kept partial for the device") \
-	X(EV_TO_KERNEL_XMIT, "to_kernel_veth", "to the kernel: the target veth's peer cannot take XDP frames (no GRO/XDP)")
+	X(EV_TO_KERNEL_XMIT, "to_kernel_veth", "to the kernel: the target veth's peer cannot take XDP frames (no GRO/XDP)") \
+	X(EV_PMTU_LEARNED, "pmtu_learned", "ICMPv6 Packet Too Big about our tunnel packets: path MTU learned, relayed as ICMPv4 fragmentation needed")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };
@@ -408,7 +430,8 @@ struct mape_br_config {
 	X(DROP_EXT_HDR, "drop_ipv6_ext_hdr", "IPv6 extension header we do not handle")          \
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
 	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")                                \
-	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)")
+	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)") \
+	X(PTB_RELAYED, "ptb_relayed", "ICMPv6 Packet Too Big about a packet to a CE: relayed to its IPv4 sender as fragmentation needed")
 
 #define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,
 enum mape_br_counter { MAPE_BR_COUNTERS(MAPE_BR_CTR_ENUM) MAPE_BR_CTR_MAX };

@@ -23,6 +23,7 @@
 #define IPV6_HLEN 40
 #define NEXTHDR_IPIP 4
 #define NEXTHDR_DEST 60
+#define NEXTHDR_ICMP6 58
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO 8

@@ -3,7 +3,8 @@
  * icmp.h - the ICMP errors the CE originates: destination unreachable,
  * code 13 (communication administratively prohibited) to a LAN host whose
  * new session could not be created (RFC 4787 REQ-8 / RFC 5382: no mapping
- * -> drop and signal), at TC, sent back into the kernel through the
+ * -> drop and signal), or code 4 (fragmentation needed) for a packet with
+ * DF bigger than a path MTU learned for the tunnel (pmtu.h), at TC, sent back into the kernel through the
  * tunnel's veth peer, which routes it to the host; and, in XDP, time
  * exceeded and fragmentation needed for what XDP forwards without the
  * kernel. The packet is turned into the error in place. One builder for
@@ -17,8 +18,7 @@
 
 #include "maps.h"
 #include "parse.h"
-
-#define ICMP_QUOTE_MAX (60 + 8)	/* quoted IPv4 header + 8 bytes */
+#include "icmp4.h"
 
 static __always_inline int icmp_rate_ok(const struct mape_config *cfg)
 {
@@ -39,54 +39,15 @@ static __always_inline int icmp_rate_ok(const struct mape_config *cfg)
 	return 1;
 }
 
-/* Sum of a buffer in 16-bit words; the buffer is zero-padded to its size. */
-static __always_inline __u16 csum_buf(void *buf, __u32 size, __u32 seed)
-{
-	return ~csum_fold32(bpf_csum_diff(NULL, 0, buf, size, seed));
-}
-
-/* An ICMP error being built: our IPv4 header, then the ICMP header and the
- * quote (the offending packet's header and 8 bytes), zero-padded. */
-struct icmp_errmsg {
-	struct iphdr ip __attribute__((aligned(8)));
-	__u8 msg[8 + ICMP_QUOTE_MAX] __attribute__((aligned(8)));	/* ICMP header + quote */
-};
-
-/* Fill the headers and checksums of an error from our IPv4 to host, whose
- * quote of qlen bytes is already at e->msg + 8. mtu: next-hop MTU (type 3
- * code 4), else 0. */
-static __always_inline void icmp_err_fill(struct icmp_errmsg *e, const struct mape_config *cfg,
-					  __be32 host, __u32 qlen, __u8 type, __u8 code, __u16 mtu)
-{
-	e->msg[0] = type;
-	e->msg[1] = code;
-	*(__be16 *)&e->msg[6] = bpf_htons(mtu);
-	*(__u16 *)&e->msg[2] = csum_buf(e->msg, sizeof(e->msg), 0);
-	e->ip.version = 4;
-	e->ip.ihl = 5;
-	e->ip.tos = 0xc0;
-	e->ip.tot_len = bpf_htons(20 + 8 + qlen);
-	e->ip.ttl = 64;
-	e->ip.protocol = IPPROTO_ICMP;
-	e->ip.saddr = cfg->ipv4;
-	e->ip.daddr = host;
-	e->ip.check = csum_buf(&e->ip, sizeof(e->ip), 0);
-}
-
-/* The quote's length for an IPv4 header's first byte, or 0 when unusable. */
-static __always_inline __u32 icmp_qlen(__u8 vihl)
-{
-	__u32 qlen = (vihl & 0xf) * 4 + 8;
-
-	return qlen < 28 || qlen > ICMP_QUOTE_MAX ? 0 : qlen;
-}
-
 /*
  * Replace the packet (eth + IPv4 from the LAN host `host`) with an ICMP
- * type 3 code 13 from our IPv4 to it, quoting its header and 8 bytes.
- * Returns a TC verdict. mape_tun's ACT_TELL_HOST (walk.h).
+ * type 3 from our IPv4 to it, quoting its header and 8 bytes: code 13 (no
+ * mapping), or 4 (fragmentation needed, next-hop MTU mtu). To the router
+ * itself (its own traffic) the source is 192.0.0.8 (RFC 7600): its kernel
+ * would take its own address for a martian. Returns a TC verdict.
+ * mape_tun's ACT_TELL_HOST (walk.h).
  */
-static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
+static __noinline int icmp_tell_host(struct __sk_buff *skb, __be32 host, __u8 code, __u16 mtu)
 {
 	struct icmp_errmsg e = {};
 	struct mape_config *cfg = get_cfg();
@@ -104,7 +65,8 @@ static __noinline int icmp_unreach13(struct __sk_buff *skb, __be32 host)
 	if (!qlen || skb->len < ETH_HLEN + qlen ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN, e.msg + 8, qlen))
 		return TC_ACT_SHOT;
-	icmp_err_fill(&e, cfg, host, qlen, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0);
+	icmp_err_fill(&e, host == cfg->ipv4 ? bpf_htonl(MAPE_DUMMY_IPV4) : cfg->ipv4, host, qlen,
+		      ICMP_DEST_UNREACH, code, mtu);
 	/* room for IPv4 + ICMP headers, then cut to the error's length */
 	if (bpf_skb_adjust_room(skb, 28, BPF_ADJ_ROOM_MAC, 0) ||
 	    bpf_skb_change_tail(skb, ETH_HLEN + 20 + 8 + qlen, 0))
@@ -150,7 +112,7 @@ static __noinline int xdp_icmp_error(struct xdp_md *ctx, __u8 type, __u8 code, _
 	__builtin_memcpy(macs + 6, eth->h_dest, 6);
 	if (!qlen || len < ETH_HLEN + qlen || bpf_xdp_load_bytes(ctx, ETH_HLEN, e.msg + 8, qlen))
 		return XDP_DROP;
-	icmp_err_fill(&e, cfg, host, qlen, type, code, mtu);
+	icmp_err_fill(&e, cfg->ipv4, host, qlen, type, code, mtu);
 	if (bpf_xdp_adjust_tail(ctx, (int)(ETH_HLEN + qlen) - (int)len) ||
 	    bpf_xdp_adjust_head(ctx, -28))
 		return XDP_DROP;

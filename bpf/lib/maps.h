@@ -140,6 +140,14 @@ struct {
 	__type(value, struct mape_frag_val);
 } mape_frag SEC(".maps");
 
+/* Path MTUs learned from ICMPv6 Packet Too Big, per tunnel peer (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_PMTU_ENTRIES);
+	__type(key, struct mape_pmtu_key);
+	__type(value, struct mape_pmtu);
+} mape_pmtu SEC(".maps");
+
 /* Next hops of the fast paths (a cache: LRU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -14,8 +14,9 @@
  *   ACT_NEW_SESSION  before the packet is changed: create the session in
  *                    w->k (walk_serve), then run the walk again, which
  *                    finds it, or the reason there is none in w->rc;
- *   ACT_TELL_HOST    the packet is unchanged: answer it with ICMP 3/13 to
- *                    w->addr (no port could be had);
+ *   ACT_TELL_HOST    the packet is unchanged: answer it with ICMP type 3 to
+ *                    w->addr, code w->code: 13 (no port could be had) or
+ *                    4 with next-hop MTU w->mtu (too big for the path);
  *   ACT_DELIVER      the packet is a plain IPv4 packet at ETH_HLEN:
  *                    forward it to the LAN host w->addr.
  *
@@ -40,6 +41,9 @@ struct walk {
 	__u8 state, flags;	/* of the new session */
 	__u8 served;		/* the session request was served */
 	__u8 slow;		/* ACT_DELIVER: through the kernel (as if received on the tunnel) */
+	__u8 ptb;		/* mape_wan: the frame is a relayed Packet Too Big (pmtu.h) */
+	__u8 code;		/* ACT_TELL_HOST: ICMP type 3 code (13, or 4 with mtu) */
+	__u16 mtu;
 };
 
 static __always_inline int walk_new_session(struct walk *w, const struct mape_out_key *k,

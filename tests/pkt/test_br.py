@@ -15,8 +15,8 @@ import subprocess
 import pytest
 from scapy.compat import raw
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import (ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
-                                PadN)
+from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6, IPv6ExtHdrDestOpt,
+                                IPv6ExtHdrFragment, PadN)
 from scapy.layers.l2 import ARP, Ether
 
 import bpfsys
@@ -595,3 +595,56 @@ def test_br6_decap_combines_ecn(br, inner_ecn, outer_ecn):
     assert ip.tos == 0xb8 | want
     verify_checksums(out)
     assert br.ctr_delta(before) == {"decap_fast": 1}
+
+
+# ---------------------------------------------------------------- path MTU (issue 14)
+
+
+def br_ptb_frame(br, tunnel_pkt, mtu, src6="2001:db8:1::1"):
+    """ICMPv6 Packet Too Big from a router on the way to a CE, quoting the
+    tunnel packet the BR sent as far as 1280 bytes allow."""
+    return Ether(src=br.v6_nh_mac, dst=br.mac["brv6"]) / IPv6(src=src6, dst=BRA) / \
+        ICMPv6PacketTooBig(mtu=mtu) / raw(tunnel_pkt)[:1232]
+
+
+def br_sent(br, size=1460):
+    ip = IP(src=NET, dst=CE4, ttl=64, id=0x6006, flags="DF") / UDP(sport=53, dport=1232) / \
+        (b"d" * (size - 28))
+    v, out = br.run_br4(br.v4_frame(ip))
+    assert v == XDP_REDIRECT
+    return out[IPv6]
+
+
+def test_br6_relays_packet_too_big(br):
+    """To the internet host whose packet did not fit: fragmentation needed
+    with MTU - 40 from 192.0.0.8 (RFC 7600), quoting the packet as the BR
+    forwarded it (TTL - 1), forwarded to the IPv4 next hop."""
+    tun = br_sent(br)
+    before = br.counters()
+    v, out = br.run_br6(br_ptb_frame(br, tun, 1400))
+    assert v == XDP_REDIRECT
+    ip = assert_v4_out(br, out, 63)
+    assert (ip.src, ip.dst) == ("192.0.0.8", NET)
+    assert (ip[ICMP].type, ip[ICMP].code, ip[ICMP].nexthopmtu) == (3, 4, 1360)
+    assert raw(ip[ICMP].payload)[:28] == raw(tun.payload)[:28]
+    verify_checksums(out)
+    assert br.ctr_delta(before) == {"ptb_relayed": 1}
+
+
+@pytest.mark.parametrize("case", ["not-from-us", "wrong-ce", "mtu-not-smaller"])
+def test_br6_packet_too_big_not_ours(br, case):
+    """Not about a packet the BR sent to the CE its rules give, or nothing new:
+    passed to the kernel untouched."""
+    tun = IPv6(raw(br_sent(br)))
+    mtu = 1400
+    if case == "not-from-us":
+        tun.src = "2001:db8:ffff::9"
+    elif case == "wrong-ce":
+        tun.dst = ce6(CE4, 1236)
+    else:
+        mtu = 1500
+    frame = br_ptb_frame(br, IPv6(raw(tun)), mtu)
+    before = br.counters()
+    v, _ = br.run_br6(frame)
+    assert v == XDP_PASS and br.last.raw == bytes(frame)
+    assert br.ctr_delta(before) == {"pass_not_ours": 1}
