@@ -704,6 +704,22 @@ int mape_wan(struct xdp_md *ctx)
 
 /* ---------------------------------------------------------------- tunnel TC */
 
+/* The length of the IPv4 packets an skb leaves as: its own, or for a GSO
+ * super-packet (the router's own TCP, UDP_SEGMENT) that of each segment. */
+static __always_inline __u32 tc_wire_len(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	__u32 hdrs = p->l4 - p->l3;
+	__u8 doff = 0;
+
+	if (!skb->gso_size)
+		return p->tot_len;
+	if (p->proto == IPPROTO_TCP && !bpf_skb_load_bytes(skb, p->l4 + 12, &doff, 1))
+		hdrs += (doff >> 4) * 4;
+	else if (p->proto == IPPROTO_UDP)
+		hdrs += 8;
+	return hdrs + skb->gso_size;
+}
+
 /*
  * The tunnel walk. A subprogram: a new session, and the ICMP error when
  * none can be had, are asked of the entry (walk.h) before the packet is
@@ -807,7 +823,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	outer_dst(cfg, p.daddr, p.proto == IPPROTO_ICMP ? ext : p.dport, dst6);
 	/* a narrower path to this peer was learned (pmtu.h): RFC 1191 */
 	mtu = pmtu_of(&mape_pmtu, dst6, cfg->mtu);
-	if (p.tot_len > mtu && p.df) {
+	if (tc_wire_len(skb, &p) > mtu && p.df) {
 		*v = MAPE_CTR_DROP_MTU;
 		w->addr = p.saddr;
 		w->code = ICMP_FRAG_NEEDED;

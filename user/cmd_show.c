@@ -245,6 +245,12 @@ struct status {
 	__u32 fmrs;
 	__u32 sessions, per_proto[MAPE_P_NUM];
 	struct port_usage usage[MAPE_P_NUM];
+	struct {
+		__u8 peer[16];
+		__u32 mtu;		/* IPv6 path MTU */
+		__u64 age;		/* seconds since learned */
+	} pmtu[32];			/* path MTUs learned (the first 32) */
+	__u32 n_pmtu;
 };
 
 /* Name of a loaded program by id; "id N" when it cannot be opened. */
@@ -338,13 +344,28 @@ static int query_tc(__u32 ifindex, char *buf, size_t len)
 	return 1;
 }
 
-/* Number of keys of a map (any type with get_next_key). */
-static int count_keys(const char *dir, const char *name, __u32 key_size, __u32 value_size,
-		      __u32 *n, char *err)
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Walk a pinned map: cb(key, value, arg) for every entry (value NULL when
+ * vsize is 0: keys only). Entries deleted under us restart the kernel's
+ * walk, so it is bounded to twice the map's size. A callback returning
+ * non-zero stops the walk with that result.
+ */
+typedef int (*map_walk_cb)(const void *key, const void *value, void *arg);
+
+static int map_walk(const char *dir, const char *name, __u32 key_size, __u32 value_size,
+		    int lookup, map_walk_cb cb, void *arg, char *err)
 {
 	__u8 key[64], next[64];
 	__u32 max, limit;
-	void *prev = NULL;
+	void *prev = NULL, *val = NULL;
 	int fd, ret = 0;
 
 	if (key_size > sizeof(key))
@@ -352,9 +373,13 @@ static int count_keys(const char *dir, const char *name, __u32 key_size, __u32 v
 	fd = map_open(dir, name, key_size, value_size, &max, err);
 	if (fd < 0)
 		return fd;
-	/* entries deleted under us restart the walk: bound it */
+	if (lookup && !(val = malloc(value_size))) {
+		close(fd);
+		snprintf(err, MAPE_ERRLEN, "out of memory");
+		return -ENOMEM;
+	}
 	limit = max * 2 + 16;
-	for (*n = 0; *n < limit; (*n)++) {
+	for (__u32 n = 0; n < limit && !ret; n++) {
 		if (bpf_map_get_next_key(fd, prev, next)) {
 			if (errno != ENOENT) {
 				ret = -errno;
@@ -365,43 +390,66 @@ static int count_keys(const char *dir, const char *name, __u32 key_size, __u32 v
 		}
 		memcpy(key, next, key_size);
 		prev = key;
+		if (lookup && bpf_map_lookup_elem(fd, key, val))
+			continue;	/* gone meanwhile */
+		ret = cb(key, val, arg);
 	}
+	free(val);
 	close(fd);
 	return ret;
+}
+
+static int count_one(const void *key, const void *value, void *arg)
+{
+	(void)key;
+	(void)value;
+	(*(__u32 *)arg)++;
+	return 0;
+}
+
+/* Number of keys of a map (any type with get_next_key). */
+static int count_keys(const char *dir, const char *name, __u32 key_size, __u32 value_size,
+		      __u32 *n, char *err)
+{
+	*n = 0;
+	return map_walk(dir, name, key_size, value_size, 0, count_one, n, err);
+}
+
+static int count_session(const void *key, const void *value, void *arg)
+{
+	const struct mape_out_key *k = key;
+	struct status *st = arg;
+	int p = proto_idx(k->proto);
+
+	(void)value;
+	st->sessions++;
+	if (p >= 0)
+		st->per_proto[p]++;
+	return 0;
 }
 
 /* Sessions per protocol from the keys of mape_out (no value needed). */
 static int count_sessions(const char *dir, struct status *st, char *err)
 {
-	struct mape_out_key key, next;
-	__u32 max, limit;
-	void *prev = NULL;
-	int fd, ret = 0;
+	return map_walk(dir, "mape_out", sizeof(struct mape_out_key), sizeof(struct mape_session),
+			0, count_session, st, err);
+}
 
-	fd = map_open(dir, "mape_out", sizeof(key), sizeof(struct mape_session), &max, err);
-	if (fd < 0)
-		return fd;
-	limit = max * 2 + 16;
-	for (__u32 n = 0; n < limit; n++) {
-		int p;
+/* A path MTU learned from Packet Too Big and still in force (pmtu.h). */
+static int pmtu_one(const void *key, const void *value, void *arg)
+{
+	const struct mape_pmtu_key *k = key;
+	const struct mape_pmtu *v = value;
+	struct status *st = arg;
+	__u64 now = now_ns();
 
-		if (bpf_map_get_next_key(fd, prev, &next)) {
-			if (errno != ENOENT) {
-				ret = -errno;
-				snprintf(err, MAPE_ERRLEN, "cannot walk %s/mape_out: %s", dir,
-					 strerror(errno));
-			}
-			break;
-		}
-		key = next;
-		prev = &key;
-		st->sessions++;
-		p = proto_idx(key.proto);
-		if (p >= 0)
-			st->per_proto[p]++;
-	}
-	close(fd);
-	return ret;
+	if (st->n_pmtu >= sizeof(st->pmtu) / sizeof(st->pmtu[0]) || now - v->ns > MAPE_PMTU_AGE_NS)
+		return 0;
+	memcpy(st->pmtu[st->n_pmtu].peer, k->peer, 16);
+	st->pmtu[st->n_pmtu].mtu = v->mtu;
+	st->pmtu[st->n_pmtu].age = now > v->ns ? (now - v->ns) / 1000000000ULL : 0;
+	st->n_pmtu++;
+	return 0;
 }
 
 /* The forwards of the instance, their sessions, the ports they hold. */
@@ -445,6 +493,9 @@ static int read_status(const char *dir, const struct mape_config *cfg, struct st
 		ret = read_port_usage(dir, cfg, st->usage, err);
 	if (!ret)
 		ret = read_forwards(dir, st, err);
+	if (!ret)
+		ret = map_walk(dir, "mape_pmtu", sizeof(struct mape_pmtu_key),
+			       sizeof(struct mape_pmtu), 1, pmtu_one, st, err);
 	if (ret)
 		return ret;
 	query_iface(&st->wan, cfg->wan_ifindex);
@@ -554,6 +605,19 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	for (size_t i = 0; i < st->fwds.n; i++)
 		json_object_array_add(fw, mape_fwd_json(&st->fwds.v[i], &st->fwd_use[i], time(NULL)));
 	json_object_object_add(o, "forwards", fw);
+	fw = json_object_new_array();
+	for (__u32 i = 0; i < st->n_pmtu; i++) {
+		json_object *e = json_object_new_object();
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, st->pmtu[i].peer, a, sizeof(a));
+		json_object_object_add(e, "peer", json_object_new_string(a));
+		json_object_object_add(e, "mtu", json_object_new_int64(st->pmtu[i].mtu));
+		json_object_object_add(e, "ipv4_mtu", json_object_new_int64(st->pmtu[i].mtu - 40));
+		json_object_object_add(e, "age", json_object_new_int64((int64_t)st->pmtu[i].age));
+		json_object_array_add(fw, e);
+	}
+	json_object_object_add(o, "path_mtu", fw);
 	print_json(o);
 }
 
@@ -621,6 +685,13 @@ static void status_text(const struct mape_config *cfg, const struct status *st,
 	printf("CE IPv6:     %s (%s interface identifier)\n", ce, mape_iid_name(cfg->iid));
 	printf("BR:          %s\n", br ? br : "none");
 	printf("tunnel MTU:  %u\n", cfg->mtu);
+	for (__u32 i = 0; i < st->n_pmtu; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, st->pmtu[i].peer, a, sizeof(a));
+		printf("path MTU:    %u to %s (IPv4 %u; learned from Packet Too Big %llus ago)\n",
+		       st->pmtu[i].mtu, a, st->pmtu[i].mtu - 40, (unsigned long long)st->pmtu[i].age);
+	}
 	printf("filtering:   %s\n", cfg->filtering == MAPE_FILTER_ENDPOINT ?
 				    "endpoint-independent" : "address-dependent");
 	printf("timeouts:    TCP established %us, TCP transitory %us, UDP %us, ICMP %us\n",
@@ -877,14 +948,6 @@ static int read_sessions(const char *dir, int proto, struct sess **out, size_t *
 	*out = v;
 	*n_out = n;
 	return 0;
-}
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static const char *proto_name(__u8 proto, char *buf, size_t len)

@@ -8,6 +8,7 @@ must leave at the tunnel's full size (WAN MTU), not 40 bytes less.
 """
 import json
 import os
+import subprocess
 import time
 
 from conftest import PY, TOOLS
@@ -72,3 +73,73 @@ def test_tcp_gso_segments_fill_the_tunnel(lab):
     full = sum(1 for s in sizes if s == tun_mtu)
     assert max(sizes) == tun_mtu and full > len(sizes) // 2, \
         f"largest tunnel payload {max(sizes)}, {full} of {len(sizes)} at mape0's MTU {tun_mtu}"
+
+
+# ---------------------------------------------------------------- path MTU
+
+NARROW = 1400   # the IPv6 link MTU somewhere between the CEs and the BR
+
+
+def narrow_path(lab, on):
+    """Routes of the ISP with an MTU of NARROW towards the BR and towards each
+    CE's prefix: a narrower link in the middle of the path, which only the
+    ISP's Packet Too Big messages reveal. on=False restores them."""
+    routes = [(lab.BR_ADDR, "br6"), (lab.CE1_PREFIX, "ce1"), (lab.CE2_PREFIX, "ce2")]
+    for dst, dev in routes:
+        r = lab.run("isp", "ip", "-6", "route", "show", dst)
+        assert r.returncode == 0 and " via " in r.stdout, out(r)
+        via = r.stdout.split(" via ")[1].split()[0]
+        cmd = ["ip", "-6", "route", "replace", dst, "via", via, "dev", dev]
+        r = lab.run("isp", *cmd, *(["mtu", str(NARROW)] if on else []))
+        assert r.returncode == 0, out(r)
+
+
+def forget_pmtu(lab):
+    """The hosts' and CEs' learned path MTUs, so that later tests see the lab
+    as it was (the CEs keep theirs ten minutes otherwise)."""
+    for node in ("h1", "h3", "inet"):
+        lab.run(node, "ip", "route", "flush", "cache")
+    for ce in ("ce1", "ce2"):    # pinned maps are the host's (ip netns exec hides bpffs)
+        pinned = os.path.join(lab.pin(ce), "mape_pmtu")
+        r = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", pinned],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, out(r)
+        for e in json.loads(r.stdout):
+            subprocess.run(["bpftool", "map", "delete", "pinned", pinned, "key", "hex",
+                            *[k.replace("0x", "") for k in e["key"]]], timeout=30, check=True)
+
+
+def test_path_mtu_learned_through_relayed_icmp(lab):
+    """A narrower IPv6 link between the CEs and the BR (the ISP's route MTU
+    1400): a TCP download from the internet to h3 completes (the BR relays
+    the ISP's Packet Too Big to the server as fragmentation needed), and
+    `ping -M do` from h1 learns 1360 from the CE's relay, after which pings
+    that fit get through."""
+    c1 = lab.stats("ce1")["counters"]["pmtu_learned"]["packets"]
+    b0 = lab.br_stats()["counters"]["ptb_relayed"]["packets"] if not lab.standin else 0
+    narrow_path(lab, True)
+    try:
+        r = lab.run("h3", "curl", "-sS", "-m", "30", "-o", "/dev/null", "-w", "%{size_download}",
+                    f"http://{lab.WEB}/1M.bin", timeout=40)
+        assert r.returncode == 0 and r.stdout.strip() == "1048576", \
+            f"download over the narrow path:\n{out(r)}\n{lab.diag('ce2')}"
+        if not lab.standin:
+            b1 = lab.br_stats()["counters"]["ptb_relayed"]["packets"]
+            assert b1 > b0, "the BR relayed no Packet Too Big"
+        big = NARROW - 40 - 28 + 40        # an IPv4 packet 40 bytes too big for the path
+        r = lab.run("h1", "ping", "-M", "do", "-s", str(big), "-c", "2", "-i", "0.3", "-W", "2",
+                    lab.WEB, timeout=20)
+        assert f"mtu = {NARROW - 40}" in r.stdout + r.stderr or \
+            f"mtu={NARROW - 40}" in r.stdout + r.stderr, f"ping -M do:\n{out(r)}\n{lab.diag()}"
+        r = lab.run("h1", "ip", "route", "get", lab.WEB)
+        assert f"mtu {NARROW - 40}" in r.stdout, out(r)
+        r = lab.run("h1", "ping", "-M", "do", "-s", str(NARROW - 40 - 28), "-c", "2", "-i", "0.3",
+                    "-W", "2", lab.WEB, timeout=20)
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, out(r)
+        assert lab.stats("ce1")["counters"]["pmtu_learned"]["packets"] > c1
+        st = lab.status("ce1")
+        assert {"peer": lab.BR_ADDR, "mtu": NARROW} in \
+            [{k: p[k] for k in ("peer", "mtu")} for p in st.get("path_mtu", [])], st
+    finally:
+        narrow_path(lab, False)
+        forget_pmtu(lab)
