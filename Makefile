@@ -54,6 +54,9 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 
+# A target whose recipe fails leaves no half-written output behind.
+.DELETE_ON_ERROR:
+
 .PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz fuzz-pkt soak
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
@@ -71,9 +74,11 @@ $(BUILD)/vmlinux.h: | $(BUILD)
 # worst call chain, frames rounded to 32 bytes as Linux 6.1's verifier does,
 # within STACK_BUDGET of the 512 the verifier allows (tools/stack-check.py).
 STACK_BUDGET ?= 448
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) $(BUILD)/vmlinux.h tools/stack-check.py | $(BUILD)
+# Header dependencies come from the compilers (-MMD -MP: the .d files beside
+# the objects, included below), so a header change rebuilds what includes it.
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h tools/stack-check.py | $(BUILD)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MT $@ -MF $(BUILD)/$*.bpf.d -c $< -o $@.tmp
 	$(Q)$(PYTHON) tools/stack-check.py --budget $(STACK_BUDGET) $@.tmp || { rm -f $@.tmp; exit 1; }
 	$(Q)mv $@.tmp $@
 
@@ -86,9 +91,9 @@ $(BUILD)/user/presets.c: data/jp-mape-rules.json tools/gen-presets.py | $(BUILD)
 	$(call msg,GEN,$@)
 	$(Q)$(PYTHON) tools/gen-presets.py $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/user/%.o: user/%.c $(HDRS) | $(BUILD)/user
+$(BUILD)/user/%.o: user/%.c | $(BUILD)/user
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/user/presets.o: $(BUILD)/user/presets.c user/mape.h include/mape_map.h
 	$(call msg,CC,$@)
@@ -210,3 +215,5 @@ test-deb: deb
 
 clean:
 	rm -rf $(BUILD) build-san build-fuzz
+
+-include $(wildcard $(BUILD)/*.bpf.d $(BUILD)/user/*.d)
