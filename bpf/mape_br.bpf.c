@@ -130,7 +130,7 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 	struct mape_br_frag_val fv, *fc;
 	int rc;
 
-	frag_key_of(&fk, p, 0);
+	frag_key_of(&fk, p, 0, NULL);
 	if (p->frag == FRAG_LATER) {
 		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
 		if (!fc)
@@ -197,7 +197,7 @@ static __noinline int br6(struct xdp_md *ctx, __u32 *v)
 	*v = MAPE_BR_PASS_NOT_OURS;
 	if (!cfg)
 		return XDP_PASS;
-	rc = tunnel_outer(ctx, cfg->br_addr, osrc);
+	rc = tunnel_outer(ctx, CTX_XDP, cfg->br_addr, osrc);
 	if (rc <= 0) {
 		if (rc == 0)
 			return XDP_PASS;
@@ -223,7 +223,7 @@ static __noinline int br6(struct xdp_md *ctx, __u32 *v)
 		return XDP_DROP;
 	}
 	/* s8.1: the sender must be the CE of the inner source address and port */
-	frag_key_of(&fk, &p, 1);
+	frag_key_of(&fk, &p, 1, osrc);
 	if (p.frag == FRAG_LATER) {
 		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
 		if (!fc) {

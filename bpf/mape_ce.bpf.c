@@ -29,6 +29,7 @@
 #include "lib/ct.h"
 #include "lib/partial.h"
 #include "lib/pmtu.h"
+#include "lib/reasm.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -477,11 +478,17 @@ static __noinline int lan_own_ipv4(struct xdp_md *ctx, const struct mape_config 
 }
 
 /*
- * The WAN walk. A subprogram: a new inbound session and the delivery are
- * asked of the entry (walk.h), so that neither stacks on this frame.
+ * The WAN walk, for XDP (mape_wan) and for TC (mape_reasm: a datagram put
+ * back together, which always takes the kernel's way). XDP leaves to the
+ * TC reassembly (ACT_REASM) an outer IPv6 fragment, and an IPv4 fragment
+ * whose first fragment it has not seen or which is being reassembled.
+ * Instantiated per flavour as a subprogram: a new inbound session and the
+ * delivery are asked of the entry (walk.h), so that neither stacks on
+ * this frame.
  */
-static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
+static __always_inline int wan_walk(void *ctx, const int xdp, struct walk *w, __u32 *v)
 {
+	const int PASS = xdp ? XDP_PASS : TC_ACT_OK, DROP = xdp ? XDP_DROP : TC_ACT_SHOT;
 	struct mape_config *cfg;
 	struct mape_out_key k;
 	struct mape_session *s;
@@ -493,63 +500,75 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	__be16 port, rport, int_port;
 	__u8 proto, ecn;
 	__u64 now;
-	int rc, partial;
+	int rc, partial = 0;
 
 	*v = MAPE_CTR_PASS_NOT_OURS;
 	cfg = get_cfg();
 	if (!cfg)
-		return XDP_PASS;
+		return PASS;
 	if (w->ptb) {	/* a Packet Too Big made an ICMPv4 error at ETH_HLEN (pmtu.h) */
 		l3 = ETH_HLEN;
-		end = xdp_len(ctx);
+		end = ctx_len(ctx, xdp);
 		ecn = 0;
 	} else {
-		rc = tunnel_outer(ctx, cfg->ce_addr, osrc);
+		rc = tunnel_outer(ctx, xdp, cfg->ce_addr, osrc);
 		if (rc <= 0) {
 			if (rc == 0)
-				return XDP_PASS;
+				return PASS;
+			if (rc == OUTER_FRAG && xdp)
+				return ACT_REASM;
 			*v = rc == OUTER_TRUNCATED ? MAPE_CTR_DROP_TRUNCATED :
 			     rc == OUTER_BAD_HDR   ? MAPE_CTR_DROP_BAD_HDR :
 						     MAPE_CTR_DROP_EXT_HDR;
-			return XDP_DROP;
+			return DROP;
 		}
 		l3 = OUTER_L3(rc);
 		end = OUTER_END(rc);
 		ecn = OUTER_ECN(rc);
 	}
 	/* the inner packet lies within the outer payload; nothing after it travels on */
-	rc = parse_ipv4(ctx, CTX_XDP, l3, end, &p);
+	rc = parse_ipv4(ctx, xdp, l3, end, &p);
 	if (rc < 0) {
 		*v = -rc;
-		return XDP_DROP;
+		return DROP;
 	}
-	if (xdp_trim(ctx, p.l3, p.tot_len)) {
+	/* a fragment of a datagram being put back together at TC, or a later
+	 * fragment before its first (the cache is keyed by the outer source:
+	 * the first fragment's sender decides for its own datagram only) */
+	fc = NULL;
+	if (xdp && p.frag && !w->ptb) {
+		if (reasm_pending(osrc, &p))
+			return ACT_REASM;
+		if (p.frag == FRAG_LATER) {
+			fc = frag_find(&p, 1, osrc);
+			if (!fc)
+				return ACT_REASM;
+		}
+	}
+	if (xdp ? xdp_trim(ctx, p.l3, p.tot_len) : tc_trim(ctx, p.l3 + p.tot_len)) {
 		*v = MAPE_CTR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
-	rc = ecn_decap(ctx, CTX_XDP, &p, ecn);
+	rc = ecn_decap(ctx, xdp, &p, ecn);
 	if (rc) {
 		*v = rc == -1 ? MAPE_CTR_DROP_ECN : MAPE_CTR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
 	/* RFC 7597 s8.1: our address, a port of our set, a legitimate sender */
 	if (p.daddr != cfg->ipv4) {
 		*v = MAPE_CTR_DROP_NOT_OURS;
-		return XDP_DROP;
+		return DROP;
 	}
 	if (ip4_martian_src(p.saddr)) {	/* not to be forwarded (RFC 1812 s5.3.7) */
 		*v = MAPE_CTR_DROP_MARTIAN;
-		return XDP_DROP;
+		return DROP;
 	}
 	if (p.frag == FRAG_LATER) {
-		fc = frag_find(&p, 1);
+		if (!xdp)
+			fc = frag_find(&p, 1, osrc);
 		if (!fc) {
 			*v = MAPE_CTR_DROP_FRAG;
-			return XDP_DROP;
-		}
-		if (!ip6_eq(osrc, fc->peer)) {
-			*v = MAPE_CTR_DROP_SPOOFED;
-			return XDP_DROP;
+			return DROP;
 		}
 		int_addr = fc->addr;
 		w->slow = fc->slow;	/* all fragments take the first one's way */
@@ -559,7 +578,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		/* the quoted packet went out from us: its source is ours */
 		if (p.esaddr != cfg->ipv4) {
 			*v = MAPE_CTR_DROP_NOT_OURS;
-			return XDP_DROP;
+			return DROP;
 		}
 		proto = p.eproto;
 		port = p.esport;
@@ -573,18 +592,18 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 	}
 	if (mape_ps_index(&cfg->ps, bpf_ntohs(port)) < 0) {
 		*v = MAPE_CTR_DROP_PORT;
-		return XDP_DROP;
+		return DROP;
 	}
 	/* a relayed Packet Too Big was checked against its quote (wan_ptb) */
 	if (!w->ptb && !outer_src_ok(cfg, osrc, p.icmp_err ? rem : p.saddr,
 				     p.icmp_err ? p.edport : p.sport)) {
 		*v = MAPE_CTR_DROP_SPOOFED;
-		return XDP_DROP;
+		return DROP;
 	}
 	rc = wan_session(cfg, &p, proto, port, rem, rport, &k);
 	if (rc < 0) {
 		*v = -rc;
-		return XDP_DROP;
+		return DROP;
 	}
 	if (rc == WAN_LOCAL) {
 		int_addr = cfg->ipv4;	/* echo request to us: the kernel answers */
@@ -604,7 +623,7 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 		s = sess_get(cfg, &k);
 		if (!s) {
 			*v = MAPE_CTR_DROP_NO_SESSION;
-			return XDP_DROP;
+			return DROP;
 		}
 	}
 	int_addr = k.int_addr;
@@ -617,38 +636,53 @@ static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
 			nat_tcp_state(cfg, s, p.tcp_flags, 0);
 		}
 	}
-	w->slow = !s || !sess_fast(ctx, CTX_XDP, s, &k, now);
-	if (s && w->slow)
+	/* a reassembled datagram is the kernel's to forward (and fragment) */
+	w->slow = !xdp || !s || !sess_fast(ctx, xdp, s, &k, now);
+	if (s && w->slow && xdp)
 		count(MAPE_CTR_EV_TO_KERNEL_CT, 0);
 	if (p.frag == FRAG_FIRST)
 		frag_note(&p, 1, int_addr, osrc, w->slow);
 	if (proto == IPPROTO_TCP && !p.icmp_err && (p.tcp_flags & TCP_SYN) &&
-	    mss_clamp(ctx, CTX_XDP, &p, cfg->mtu - 40) > 0)
+	    mss_clamp(ctx, xdp, &p, cfg->mtu - 40) > 0)
 		count(MAPE_CTR_EV_MSS_CLAMP, 0);
 	/* every way on from here is a redirect (csum_settle) */
-	partial = csum_settle(ctx, cfg, &p);
-	rc = p.icmp_err ? xlate_icmp_err(ctx, CTX_XDP, &p, 1, cfg->ipv4, cfg->ipv4, int_addr, port,
+	if (xdp)
+		partial = csum_settle(ctx, cfg, &p);
+	rc = p.icmp_err ? xlate_icmp_err(ctx, xdp, &p, 1, cfg->ipv4, cfg->ipv4, int_addr, port,
 					 int_port) :
-			  xlate_plain(ctx, CTX_XDP, &p, 1, cfg->ipv4, int_addr, port, int_port);
-	if (rc || partial < 0 || (partial && l4_partial_finish(ctx, &p))) {
+			  xlate_plain(ctx, xdp, &p, 1, cfg->ipv4, int_addr, port, int_port);
+	if (rc || partial < 0 || (xdp && partial && l4_partial_finish(ctx, &p))) {
 		*v = MAPE_CTR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
 	goto strip;
 decap:
 	if (p.frag == FRAG_LATER &&
-	    rewrite_field(ctx, CTX_XDP, p.l3 + 16, 4, p.daddr, int_addr, p.l3 + 10, CSUM_NONE, 0)) {
+	    rewrite_field(ctx, xdp, p.l3 + 16, 4, p.daddr, int_addr, p.l3 + 10, CSUM_NONE, 0)) {
 		*v = MAPE_CTR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
 strip:
 	/* Drop the outer header: the IPv4 header moves to ETH_HLEN. */
-	if (bpf_xdp_adjust_head(ctx, (int)(l3 - ETH_HLEN))) {
+	if (xdp ? bpf_xdp_adjust_head(ctx, (int)(l3 - ETH_HLEN)) :
+		  bpf_skb_adjust_room(ctx, -(int)(l3 - ETH_HLEN), BPF_ADJ_ROOM_MAC, 0)) {
 		*v = MAPE_CTR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
 	w->addr = int_addr;
 	return ACT_DELIVER;
+}
+
+static __noinline int wan_in(struct xdp_md *ctx, struct walk *w, __u32 *v)
+{
+	return wan_walk(ctx, CTX_XDP, w, v);
+}
+
+static __noinline int wan_in_tc(struct __sk_buff *skb, struct walk *w, __u32 *v)
+{
+	/* outer IPv6, a destination-options header, an ICMP error's two IPv4 headers */
+	bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
+	return wan_walk(skb, CTX_TC, w, v);
 }
 
 /*
@@ -695,9 +729,47 @@ int mape_wan(struct xdp_md *ctx)
 	}
 	w.ptb = act;
 	act = wan_in(ctx, &w, &v);
+	if (act == ACT_REASM) {	/* the TC program on the WAN's ingress (reasm.h) */
+		v = MAPE_CTR_IN_REASM;
+		act = XDP_PASS;
+	}
 
 	if (act == ACT_DELIVER)
 		act = wan_deliver(ctx, w.addr, w.slow, &v);
+	count(v, len);
+	return act;
+}
+
+/*
+ * Delivery of a datagram put back together at TC: into the kernel as if
+ * received on the tunnel interface, by a redirect into mape0's ingress,
+ * which takes a packet of any size (a datagram may exceed every MTU: the
+ * kernel fragments it for the LAN).
+ */
+static __noinline int reasm_deliver(struct __sk_buff *skb, __u32 *v)
+{
+	struct mape_config *cfg = get_cfg();
+
+	*v = MAPE_CTR_DROP_ENCAP;
+	if (!cfg || put_eth(skb, CTX_TC, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP))
+		return TC_ACT_SHOT;
+	*v = MAPE_CTR_IN_SLOW;
+	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
+}
+
+/* TC on the WAN's ingress: the fragments mape_wan left here (reasm.h). */
+SEC("tc")
+int mape_defrag(struct __sk_buff *skb)
+{
+	struct walk w = {};
+	__u32 len = skb->len, v;
+	int act = reasm_in(skb, &v);
+
+	if (act == REASM_DONE) {
+		act = wan_in_tc(skb, &w, &v);
+		if (act == ACT_DELIVER)
+			act = reasm_deliver(skb, &v);
+	}
 	count(v, len);
 	return act;
 }
@@ -754,7 +826,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	}
 	if (p.frag == FRAG_LATER) {
 		/* only the address changes; the route is the first fragment's */
-		fc = frag_find(&p, 0);
+		fc = frag_find(&p, 0, NULL);
 		if (!fc) {
 			*v = MAPE_CTR_DROP_FRAG;
 			return TC_ACT_SHOT;

@@ -260,8 +260,12 @@ struct mape_evlog {
 	__u32 pad;
 };
 
-/* mape_frag: the first fragment's decision for the rest (RFC 7597 s8.3). */
+/* mape_frag: the first fragment's decision for the rest (RFC 7597 s8.3).
+ * Inbound, the key holds the outer source: a first fragment from another
+ * tunnel peer (or, on the BR, another CE sharing the IPv4 address) makes an
+ * entry of its own and steers nobody else's fragments. */
 struct mape_frag_key {
+	__u8 peer[16];		/* inbound: the outer source; outbound: zero */
 	__be32 src;
 	__be32 dst;
 	__be16 id;
@@ -274,6 +278,47 @@ struct mape_frag_val {
 	__u64 ns;		/* when the first fragment passed */
 	__be32 addr;		/* translated address (inbound: the LAN host) */
 	__u32 slow;		/* inbound: 1 when the first went to the kernel (all follow it) */
+};
+
+/*
+ * mape_reasm: datagrams being put back together at TC (bpf/lib/reasm.h):
+ * outer IPv6 packets to our address that arrived in fragments (RFC 2473
+ * s7, RFC 7597 s8.3.1), and inner IPv4 datagrams whose later fragments
+ * came before their first (RFC 4787 REQ-14). Bounded: MAPE_REASM_ENTRIES
+ * datagrams (LRU), MAPE_REASM_FRAGS fragments and MAPE_REASM_MAX bytes
+ * each, MAPE_REASM_TIMEOUT_NS from the first fragment seen.
+ */
+#define MAPE_REASM_ENTRIES 64
+#define MAPE_REASM_MAX 8192		/* payload bytes of one datagram */
+#define MAPE_REASM_FRAG_MAX 2048	/* payload bytes of one fragment */
+#define MAPE_REASM_FRAGS 16
+#define MAPE_REASM_TIMEOUT_NS (10ULL * 1000000000ULL)
+#define MAPE_REASM_V6 6			/* an outer IPv6 packet */
+#define MAPE_REASM_V4 4			/* an inner IPv4 datagram */
+
+struct mape_reasm_key {
+	__u8 peer[16];		/* the outer source (BR or FMR CE) */
+	__be32 src, dst;	/* V4: the inner addresses; V6: 0 */
+	__be32 id;		/* the IPv6 fragment identification, or the IPv4 one */
+	__u8 kind;		/* MAPE_REASM_V6 / MAPE_REASM_V4 */
+	__u8 proto;		/* V4: the inner protocol */
+	__u16 pad;
+};
+
+struct mape_reasm {
+	__u64 ns;		/* when its first fragment (in time) came */
+	__u16 total;		/* payload length, known from the last fragment; 0 until then */
+	__u16 have;		/* payload bytes held */
+	__u8 n;			/* fragments held */
+	__u8 dead;		/* overlapping fragments: all of it is dropped until it ages out */
+	__u8 hlen;		/* V4: the first fragment's IPv4 header length; 0 until it came */
+	__u8 nexthdr;		/* V6: the first header of the fragmentable part */
+	__u16 off[MAPE_REASM_FRAGS];	/* the fragments held: offset and length */
+	__u16 len[MAPE_REASM_FRAGS];
+	__u8 hdr[64];		/* V4: the first fragment's IPv4 header (zero-padded) */
+	__u8 tclass;		/* the outer traffic class of the first fragment held */
+	__u8 pad[7];
+	__u8 data[MAPE_REASM_MAX + MAPE_REASM_FRAG_MAX];	/* the payload, at its offsets */
 };
 
 /*
@@ -354,6 +399,11 @@ struct mape_pmtu {
 	X(DROP_STALE, "drop_stale_session", "flow of a previous IPv4/port set: its session is ending") \
 	X(DROP_FWD_FILTERED, "drop_fwd_filtered", "inbound to a forwarded port from a source its --from does not admit") \
 	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)") \
+	X(IN_REASM, "in_reasm", "fragment left to the TC reassembly (outer IPv6 fragment, or an IPv4 fragment before its first)") \
+	X(IN_FRAG_HELD, "in_frag_held", "fragment held at TC until its datagram is complete") \
+	X(DROP_FRAG_OVERLAP, "drop_frag_overlap", "overlapping fragments (RFC 5722): the datagram is abandoned") \
+	X(DROP_FRAG_DUP, "drop_frag_dup", "a fragment received twice") \
+	X(DROP_FRAG_LIMIT, "drop_frag_limit", "fragment beyond the reassembly limits (size, count) or malformed") \
 	/* events */                                                                          \
 	X(EV_NEW_SESSION, "session_new", "sessions created")                                  \
 	X(EV_OVERLAP, "session_overlapped", "sessions sharing a port with another host")      \
@@ -375,7 +425,9 @@ struct mape_pmtu {
 	X(EV_CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left to offload (CHECKSUM_PARTIAL) completed in XDP") \
 	X(EV_CSUM_PARTIAL, "csum_partial_kept", "generic XDP: CHECKSUM_PARTIAL packets kept partial for the device") \
 	X(EV_TO_KERNEL_XMIT, "to_kernel_veth", "to the kernel: the target veth's peer cannot take XDP frames (no GRO/XDP)") \
-	X(EV_PMTU_LEARNED, "pmtu_learned", "ICMPv6 Packet Too Big about our tunnel packets: path MTU learned, relayed as ICMPv4 fragmentation needed")
+	X(EV_PMTU_LEARNED, "pmtu_learned", "ICMPv6 Packet Too Big about our tunnel packets: path MTU learned, relayed as ICMPv4 fragmentation needed") \
+	X(EV_REASM_DONE, "reasm_done", "datagrams put back together at TC") \
+	X(EV_REASM_TIMEOUT, "reasm_timeout", "reassemblies abandoned: not complete within 10 s")
 
 #define MAPE_CTR_ENUM(id, name, help) MAPE_CTR_##id,
 enum mape_counter { MAPE_COUNTERS(MAPE_CTR_ENUM) MAPE_CTR_MAX };

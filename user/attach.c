@@ -79,9 +79,12 @@ int mape_xdp_attach(int ifindex, int prog_fd, int skb, const char *ifname, char 
 	return ret;
 }
 
-int mape_tc_attach(int ifindex, int prog_fd, const char *ifname, char *err)
+/* Our TC program on an interface's clsact egress or ingress (handle 1,
+ * priority 1; other filters there are left alone). */
+int mape_tc_attach(int ifindex, int prog_fd, int ingress, const char *ifname, char *err)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1, .prog_fd = prog_fd,
 			    .flags = BPF_TC_F_REPLACE);
 	int ret = bpf_tc_hook_create(&hook);
@@ -93,9 +96,21 @@ int mape_tc_attach(int ifindex, int prog_fd, const char *ifname, char *err)
 	}
 	ret = bpf_tc_attach(&hook, &opts);
 	if (ret)
-		snprintf(err, MAPE_ERRLEN, "cannot attach TC egress program to %s: %s", ifname,
-			 strerror(-ret));
+		snprintf(err, MAPE_ERRLEN, "cannot attach TC %s program to %s: %s",
+			 ingress ? "ingress" : "egress", ifname, strerror(-ret));
 	return ret;
+}
+
+/* Remove our TC program (handle 1, priority 1) from a hook; the clsact
+ * qdisc stays, with whatever else is on it. */
+void mape_tc_detach(int ifindex, int ingress)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+
+	if (ifindex > 0)
+		bpf_tc_detach(&hook, &opts);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)

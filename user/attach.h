@@ -14,7 +14,8 @@ int mape_xdp_check_free(const char *ifname, char *err);
 void mape_xdp_detach(int ifindex, int skb);
 int mape_xdp_attach(int ifindex, int prog_fd, int skb, const char *ifname, char *err);
 /* clsact egress, handle 1 priority 1, replacing ours. */
-int mape_tc_attach(int ifindex, int prog_fd, const char *ifname, char *err);
+int mape_tc_attach(int ifindex, int prog_fd, int ingress, const char *ifname, char *err);
+void mape_tc_detach(int ifindex, int ingress);
 int mape_obj_load(struct bpf_object *obj, const char *dir, char *err);
 int mape_obj_pin_progs(struct bpf_object *obj, const char *dir, char *err);
 /* ifindex of an existing interface, or negative with "unknown interface" in err. */

@@ -269,7 +269,7 @@ static int br_up(int argc, char **argv)
 		ret = mape_xdp_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_brp), skb,
 				      BR_TUN, err);
 	if (!ret)
-		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_brt), BR_TUN,
+		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_brt), 0, BR_TUN,
 				     err);
 	if (!ret) {
 		mape_fmt_ip6(cfg.br_addr, buf, sizeof(buf));

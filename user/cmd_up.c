@@ -430,6 +430,7 @@ static void teardown(const struct mape_config *cfg, const char *tun, const char 
 	}
 	mape_xdp_detach(cfg->wan_ifindex, 0);
 	mape_xdp_detach(cfg->wan_ifindex, 1);
+	mape_tc_detach(cfg->wan_ifindex, 1);
 	mape_fmt_ip6(cfg->ce_addr, ce, sizeof(ce));
 	snprintf(buf, sizeof(buf), "%s/128", ce);
 	if (wan && *wan)
@@ -782,8 +783,12 @@ static int up_apply(struct up_opts *o, const struct mape_result *res, struct map
 			ret = attach_xdp(skel, &cfg, o, &failed, err);
 	}
 	if (!ret)
-		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_tun), o->tun,
-				err);
+		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_tun), 0,
+				     o->tun, err);
+	/* the reassembly of what mape_wan passes up (design.md, "Fragments") */
+	if (!ret)
+		ret = mape_tc_attach(cfg.wan_ifindex, bpf_program__fd(skel->progs.mape_defrag), 1,
+				     o->wan, err);
 	if (ret)
 		goto out;
 	/* LANs of the previous configuration that are not LANs any more */

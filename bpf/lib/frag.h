@@ -11,12 +11,13 @@
 #include "parse.h"
 #include "ip6.h"
 
-/* The decision of p's first fragment (dir 0 out, 1 in), or NULL. */
-static __always_inline struct mape_frag_val *frag_find(const struct pkt4 *p, __u8 dir)
+/* The decision of p's first fragment (dir 0 out, 1 in from peer), or NULL. */
+static __always_inline struct mape_frag_val *frag_find(const struct pkt4 *p, __u8 dir,
+						       const __u8 *peer)
 {
 	struct mape_frag_key fk;
 
-	frag_key_of(&fk, p, dir);
+	frag_key_of(&fk, p, dir, peer);
 	return bpf_map_lookup_elem(&mape_frag, &fk);
 }
 
@@ -28,7 +29,7 @@ static __noinline void frag_note(const struct pkt4 *p, __u8 dir, __be32 addr, co
 	struct mape_frag_key fk;
 	struct mape_frag_val fv = { .addr = addr, .slow = slow };
 
-	frag_key_of(&fk, p, dir);
+	frag_key_of(&fk, p, dir, dir ? peer : NULL);
 	fv.ns = bpf_ktime_get_ns();
 	ip6_cpy(fv.peer, peer);
 	bpf_map_update_elem(&mape_frag, &fk, &fv, BPF_ANY);

@@ -57,6 +57,13 @@ static __always_inline int xdp_trim(struct xdp_md *ctx, __u32 l3, __u32 tot_len)
 	return len > want ? bpf_xdp_adjust_tail(ctx, (int)want - (int)len) : 0;
 }
 
+/* TC: cut what follows the packet's end (Ethernet padding, bytes after
+ * the IPv4 packet), as xdp_trim does in XDP. */
+static __always_inline int tc_trim(struct __sk_buff *skb, __u32 want)
+{
+	return skb->len > want ? bpf_skb_change_tail(skb, want, 0) : 0;
+}
+
 static __always_inline int put_eth(void *ctx, const int xdp, const __u8 *dmac, const __u8 *smac,
 				   __u16 proto)
 {
@@ -106,8 +113,7 @@ static __always_inline int tc_encap6(struct __sk_buff *skb, __u16 tot_len, __u8 
 	struct ipv6hdr h6 __attribute__((aligned(8)));
 	__u16 eth_p6 = bpf_htons(ETH_P_IPV6);
 
-	if (skb->len > ETH_HLEN + (__u32)tot_len &&
-	    bpf_skb_change_tail(skb, ETH_HLEN + (__u32)tot_len, 0))
+	if (tc_trim(skb, ETH_HLEN + (__u32)tot_len))
 		return -1;
 	if (bpf_skb_adjust_room(skb, IPV6_HLEN, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_FIXED_GSO))

@@ -41,22 +41,24 @@ static __always_inline void put_ip6hdr(struct ipv6hdr *h, __u16 payload_len, __u
 #define OUTER_TRUNCATED -1
 #define OUTER_EXT_HDR -2
 #define OUTER_BAD_HDR -3
+#define OUTER_FRAG -4		/* an IPv6 fragment: for reassembly (reasm.h) */
 
 /*
  * The outer header of a MAP-E packet on an XDP ingress: IPv6 (version 6)
  * to `dst` with next header 4, after at most one destination-options
  * header of at most 64 bytes (Linux ip6tnl adds an 8-byte
- * encapsulation-limit option). An IPv6 fragment header is refused: we do
- * not reassemble the outer packet. The payload length must be non-zero and
+ * encapsulation-limit option). An IPv6 fragment header gives OUTER_FRAG:
+ * the packet is reassembled at TC (reasm.h). The payload length must be non-zero and
  * present in the frame. Returns the inner IPv4 offset in the low byte, the
  * frame offset where the outer packet ends (OUTER_END) above it and the
  * outer ECN field (OUTER_ECN) in bits 26-27, 0 for
- * "not ours", or OUTER_*; copies the outer source to osrc. A subprogram, so
- * packet pointers stay in it.
+ * "not ours", or OUTER_*; copies the outer source to osrc. XDP or TC (whose
+ * headers the caller pulled into the linear part). A subprogram, so packet
+ * pointers stay in it.
  */
-static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *osrc)
+static __noinline int tunnel_outer(void *ctx, const int xdp, const __u8 *dst, __u8 *osrc)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = ctx_data(ctx, xdp), *end = ctx_end(ctx, xdp);
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + ETH_HLEN;
 	__u32 l3 = ETH_HLEN + IPV6_HLEN, pend;
@@ -71,7 +73,7 @@ static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *os
 	if (ip6->version != 6 || !ip6->payload_len)
 		return OUTER_BAD_HDR;
 	pend = ETH_HLEN + IPV6_HLEN + bpf_ntohs(ip6->payload_len);
-	if (data + pend > end)
+	if (pend > (xdp ? (__u32)(end - data) : ((struct __sk_buff *)ctx)->len))
 		return OUTER_TRUNCATED;
 	if (nh == NEXTHDR_DEST) {
 		opt = data + l3;
@@ -83,7 +85,7 @@ static __noinline int tunnel_outer(struct xdp_md *ctx, const __u8 *dst, __u8 *os
 		l3 += ((__u32)opt[1] + 1) * 8;
 	}
 	if (nh == 44)
-		return OUTER_EXT_HDR;
+		return l3 == ETH_HLEN + IPV6_HLEN ? OUTER_FRAG : OUTER_EXT_HDR;
 	if (nh != NEXTHDR_IPIP)
 		return 0;
 	if (l3 >= pend)

@@ -140,6 +140,22 @@ struct {
 	__type(value, struct mape_frag_val);
 } mape_frag SEC(".maps");
 
+/* Datagrams being put back together at TC (reasm.h), and a zeroed value
+ * to start one from (its 10 KiB are off any stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_REASM_ENTRIES);
+	__type(key, struct mape_reasm_key);
+	__type(value, struct mape_reasm);
+} mape_reasm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_reasm);
+} mape_reasm0 SEC(".maps");
+
 /* Path MTUs learned from ICMPv6 Packet Too Big, per tunnel peer (LRU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -206,10 +206,14 @@ static __always_inline int ip4_martian_src(__be32 a)
 	return top == 0 || top == 127 || top >= 224;
 }
 
-/* Key of the first-fragment cache for a packet (dir 0 out, 1 in). */
-static __always_inline void frag_key_of(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir)
+/* Key of the first-fragment cache for a packet (dir 0 out, 1 in: then the
+ * outer source `peer`). */
+static __always_inline void frag_key_of(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir,
+					const __u8 *peer)
 {
 	__builtin_memset(fk, 0, sizeof(*fk));
+	if (peer)
+		__builtin_memcpy(fk->peer, peer, 16);
 	fk->src = p->saddr;
 	fk->dst = p->daddr;
 	fk->id = p->id;

@@ -18,7 +18,8 @@
  *                    w->addr, code w->code: 13 (no port could be had) or
  *                    4 with next-hop MTU w->mtu (too big for the path);
  *   ACT_DELIVER      the packet is a plain IPv4 packet at ETH_HLEN:
- *                    forward it to the LAN host w->addr.
+ *                    forward it to the LAN host w->addr;
+ *   ACT_REASM        (mape_wan) a fragment for the TC reassembly: pass it.
  *
  * A program's stack is then its entry's frame plus the deepest of these
  * siblings, never their sum. tools/stack-check.py checks every program's
@@ -32,6 +33,7 @@
 #define ACT_NEW_SESSION (-64)
 #define ACT_TELL_HOST	(-65)
 #define ACT_DELIVER	(-66)
+#define ACT_REASM	(-67)	/* mape_wan: leave the frame to the TC reassembly */
 
 struct walk {
 	struct mape_out_key k;	/* the session to create */

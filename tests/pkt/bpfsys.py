@@ -598,10 +598,10 @@ class MapeAdfKey(CStruct):
 
 @_selfcheck
 class MapeFragKey(CStruct):
-    """struct mape_frag_key: 12 bytes."""
-    _size_ = 12
-    _fields_ = [("src", 0, "ip4"), ("dst", 4, "ip4"), ("id", 8, "be16"), ("proto", 10, "u8"),
-                ("dir", 11, "u8")]
+    """struct mape_frag_key: 28 bytes."""
+    _size_ = 28
+    _fields_ = [("peer", 0, "ip6"), ("src", 16, "ip4"), ("dst", 20, "ip4"), ("id", 24, "be16"),
+                ("proto", 26, "u8"), ("dir", 27, "u8")]
 
 
 @_selfcheck

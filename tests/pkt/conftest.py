@@ -53,7 +53,7 @@ MAPECTL = os.path.abspath(os.environ.get("MAPECTL", os.path.join(BUILD, "mapectl
 BPF_OBJ = os.path.join(BUILD, "mape_ce.bpf.o")
 LOADER = os.environ.get("MAPE_PKT_LOADER", "mapectl")
 
-PROGS = ("mape_lan", "mape_wan", "mape_tun", "mape_pass", "mape_sweep")
+PROGS = ("mape_lan", "mape_wan", "mape_tun", "mape_pass", "mape_sweep", "mape_defrag")
 NS_PREFIX = "mapetest-pkt-"
 PIN_PREFIX = "mapetest-"
 BPFFS = "/sys/fs/bpf"
@@ -473,7 +473,7 @@ class CE:
         sh("conntrack", "-F", check=False)
         # and the next-hop cache, so that each test sees the FIB as it is now
         for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh",
-                     "mape_pmtu", "mape_hosts"):
+                     "mape_pmtu", "mape_reasm", "mape_hosts"):
             self.map(name).clear()
         ports = self.map("mape_ports")
         zero = bytes(MapePort._size_)
@@ -525,6 +525,11 @@ class CE:
         """mape_tun (TC egress of mape0): (verdict, Ether out)."""
         ifx = ifindex or self.ifindex["mape0"]
         return self._run("mape_tun", frame, lambda n: bpfsys.skb_ctx(ifx))
+
+    def run_defrag(self, frame, ifindex=None):
+        """mape_defrag (TC ingress of wan0: the reassembly): (verdict, Ether out)."""
+        ifx = ifindex or self.ifindex["wan0"]
+        return self._run("mape_defrag", frame, lambda n: bpfsys.skb_ctx(ifx))
 
     def run_pass(self, frame):
         return self._run("mape_pass", frame, lambda n: bpfsys.xdp_md(n, self.ifindex["mape0"]))

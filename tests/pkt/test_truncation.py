@@ -41,7 +41,8 @@ def is_verdict(name):
 
 assert sum(is_verdict(n) for n in bpfsys.COUNTER_NAMES) == \
     sum(1 for n in bpfsys.COUNTER_NAMES if not n.startswith(("session_", "mss_", "icmp_",
-                                                             "to_kernel_", "csum_", "pmtu_")))
+                                                             "to_kernel_", "csum_", "pmtu_",
+                                                             "reasm_")))
 
 
 def build_kinds(ce, ext):
