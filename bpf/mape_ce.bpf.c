@@ -537,7 +537,7 @@ static __always_inline int wan_walk(void *ctx, const int xdp, struct walk *w, __
 	 * the first fragment's sender decides for its own datagram only) */
 	fc = NULL;
 	if (xdp && p.frag && !w->ptb) {
-		if (reasm_pending(osrc, &p))
+		if (reasm_pending(&mape_reasm, osrc, &p))
 			return ACT_REASM;
 		if (p.frag == FRAG_LATER) {
 			fc = frag_find(&p, 1, osrc);
@@ -757,6 +757,49 @@ static __noinline int reasm_deliver(struct __sk_buff *skb, __u32 *v)
 	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
 }
 
+#define DEFRAG_WALK 100	/* reasm_in: a whole packet, for the walk */
+
+/* The reassembly's result as a counter (reasm.h): a TC verdict, or
+ * DEFRAG_WALK. A subprogram: its frame is a sibling of the walk's. */
+static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
+{
+	struct mape_config *cfg = get_cfg();
+	__u8 timed_out = 0;
+	int res;
+
+	*v = MAPE_CTR_PASS_NOT_OURS;
+	if (!cfg)
+		return TC_ACT_OK;
+	res = reasm_core(skb, cfg->ce_addr, &mape_reasm, &mape_reasm0, &timed_out);
+	if (timed_out)
+		count(MAPE_CTR_EV_REASM_TIMEOUT, 0);
+	switch (res) {
+	case REASM_NOT_OURS:
+		return TC_ACT_OK;
+	case REASM_DONE:
+		count(MAPE_CTR_EV_REASM_DONE, 0);
+		return DEFRAG_WALK;
+	case REASM_HELD:
+		*v = MAPE_CTR_IN_FRAG_HELD;
+		break;
+	case REASM_DUP:
+		*v = MAPE_CTR_DROP_FRAG_DUP;
+		break;
+	case REASM_OVERLAP:
+		*v = MAPE_CTR_DROP_FRAG_OVERLAP;
+		break;
+	case REASM_TRUNC:
+		*v = MAPE_CTR_DROP_TRUNCATED;
+		break;
+	case REASM_BROKEN:
+		*v = MAPE_CTR_DROP_ENCAP;
+		break;
+	default:
+		*v = MAPE_CTR_DROP_FRAG_LIMIT;
+	}
+	return TC_ACT_SHOT;
+}
+
 /* TC on the WAN's ingress: the fragments mape_wan left here (reasm.h). */
 SEC("tc")
 int mape_defrag(struct __sk_buff *skb)
@@ -765,7 +808,7 @@ int mape_defrag(struct __sk_buff *skb)
 	__u32 len = skb->len, v;
 	int act = reasm_in(skb, &v);
 
-	if (act == REASM_DONE) {
+	if (act == DEFRAG_WALK) {
 		act = wan_in_tc(skb, &w, &v);
 		if (act == ACT_DELIVER)
 			act = reasm_deliver(skb, &v);

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * reasm.h - putting fragmented datagrams back together, at TC (the CE's
- * mape_defrag on the WAN's ingress), for what XDP cannot do with a frame
- * alone:
+ * mape_defrag on the WAN's ingress, the BR's mape_brd on its IPv6 side),
+ * for what XDP cannot do with a frame alone:
  *
- *   V6  an outer IPv6 packet to our CE address that came in fragments (a
- *       BR or path that fragments: RFC 2473 s7, RFC 7597 s8.3.1);
+ *   V6  an outer IPv6 packet to our address that came in fragments (a
+ *       BR, CE or path that fragments: RFC 2473 s7, RFC 7597 s8.3.1);
  *   V4  an inner IPv4 datagram one of whose later fragments came before
  *       its first (RFC 4787 REQ-14): no decision is known for it yet.
  *
- * mape_wan passes such fragments up (in_reasm). Each is copied into its
- * datagram's entry in mape_reasm, keyed by the outer source (the BR or FMR
- * CE) and the identification (V4: the inner addresses and protocol too),
- * and dropped (in_frag_held). The fragment that completes the datagram
+ * The XDP program passes such fragments up (in_reasm). Each is copied into
+ * its datagram's entry in the program's map (mape_reasm, mape_br_reasm),
+ * keyed by the outer source (the BR, an FMR CE; at the BR, the CE) and the
+ * identification (V4: the inner addresses and protocol too), and dropped
+ * (in_frag_held). The program's own code names the results (enum reasm_res)
+ * in its counters. The fragment that completes the datagram
  * becomes the whole packet (an IPv6 tunnel packet without the fragment
  * header, or one holding the reassembled IPv4 datagram), which the WAN walk
  * then takes like any tunnel packet, the kernel's way (it may be bigger
@@ -31,12 +33,22 @@
 #ifndef MAPE_BPF_REASM_H
 #define MAPE_BPF_REASM_H
 
-#include "maps.h"
+#include "common.h"
 #include "parse.h"
 #include "ip6.h"
 #include "icmp4.h"
 
-#define REASM_DONE 100		/* reasm_in: the skb is now the whole packet */
+/* What became of a frame (reasm_core). */
+enum reasm_res {
+	REASM_NOT_OURS,		/* passed: not a fragment of ours */
+	REASM_HELD,		/* held until its datagram is complete */
+	REASM_DONE,		/* completed it: the skb is the whole packet */
+	REASM_DUP,		/* received before: dropped */
+	REASM_OVERLAP,		/* overlaps another: the datagram is abandoned */
+	REASM_LIMIT,		/* beyond the limits, or malformed */
+	REASM_TRUNC,		/* shorter than its headers say */
+	REASM_BROKEN,		/* the skb could not be rebuilt */
+};
 
 static __always_inline void reasm_key_v4(struct mape_reasm_key *k, const __u8 *peer,
 					 const struct pkt4 *p)
@@ -51,33 +63,35 @@ static __always_inline void reasm_key_v4(struct mape_reasm_key *k, const __u8 *p
 }
 
 /* XDP: is the datagram of fragment p (from peer) being reassembled? */
-static __always_inline int reasm_pending(const __u8 *peer, const struct pkt4 *p)
+static __always_inline int reasm_pending(void *map, const __u8 *peer, const struct pkt4 *p)
 {
 	struct mape_reasm_key k;
 
 	reasm_key_v4(&k, peer, p);
-	return bpf_map_lookup_elem(&mape_reasm, &k) != NULL;
+	return bpf_map_lookup_elem(map, &k) != NULL;
 }
 
-/* The entry of key k, a fresh one when there is none or it is stale. */
-static __always_inline struct mape_reasm *reasm_entry(const struct mape_reasm_key *k, __u64 now,
-						      __u8 tclass)
+/* The entry of key k in map, a fresh one (from the zeroed value in zmap)
+ * when there is none or it is stale (*timed_out set). */
+static __always_inline struct mape_reasm *reasm_entry(void *map, void *zmap,
+						      const struct mape_reasm_key *k, __u64 now,
+						      __u8 tclass, __u8 *timed_out)
 {
-	struct mape_reasm *e = bpf_map_lookup_elem(&mape_reasm, k), *zero;
+	struct mape_reasm *e = bpf_map_lookup_elem(map, k), *zero;
 	__u32 z = 0;
 
 	if (e && now - e->ns > MAPE_REASM_TIMEOUT_NS) {
-		count(MAPE_CTR_EV_REASM_TIMEOUT, 0);
-		bpf_map_delete_elem(&mape_reasm, k);
+		*timed_out = 1;
+		bpf_map_delete_elem(map, k);
 		e = NULL;
 	}
 	if (e)
 		return e;
-	zero = bpf_map_lookup_elem(&mape_reasm0, &z);
+	zero = bpf_map_lookup_elem(zmap, &z);
 	if (!zero)
 		return NULL;
-	bpf_map_update_elem(&mape_reasm, k, zero, BPF_NOEXIST);
-	e = bpf_map_lookup_elem(&mape_reasm, k);
+	bpf_map_update_elem(map, k, zero, BPF_NOEXIST);
+	e = bpf_map_lookup_elem(map, k);
 	if (e && !e->n) {
 		e->ns = now;
 		e->tclass = tclass;
@@ -89,18 +103,18 @@ static __always_inline struct mape_reasm *reasm_entry(const struct mape_reasm_ke
  * Take one fragment: payload of len bytes at skb offset doff, fragment
  * offset off, more fragments to come or not. V4's first fragment: its
  * header (hlen bytes at hoff) is kept. V6's: the next header. Returns 0
- * when held or dropped (*v says which), 1 when the datagram is complete.
+ * when held or dropped (*res says which), 1 when the datagram is complete.
  */
 static __always_inline int reasm_take(struct __sk_buff *skb, struct mape_reasm *e, __u8 kind,
 				      __u32 off, __u32 len, int more, __u32 doff, __u32 hoff,
-				      __u32 hlen, __u8 nexthdr, __u32 *v)
+				      __u32 hlen, __u8 nexthdr, int *res)
 {
 	__u32 n = e->n, end = off + len, o, l, maxend = 0;
 
-	*v = MAPE_CTR_DROP_FRAG_OVERLAP;
+	*res = REASM_OVERLAP;
 	if (e->dead)
 		return 0;
-	*v = MAPE_CTR_DROP_FRAG_LIMIT;
+	*res = REASM_LIMIT;
 	if (!len || len >= MAPE_REASM_FRAG_MAX || end > MAPE_REASM_MAX || (more && (len & 7)))
 		return 0;
 	for (__u32 i = 0; i < MAPE_REASM_FRAGS; i++) {
@@ -109,12 +123,12 @@ static __always_inline int reasm_take(struct __sk_buff *skb, struct mape_reasm *
 		o = e->off[i];
 		l = e->len[i];
 		if (o == off && l == len) {
-			*v = MAPE_CTR_DROP_FRAG_DUP;
+			*res = REASM_DUP;
 			return 0;
 		}
 		if (off < o + l && o < end) {
 			e->dead = 1;
-			*v = MAPE_CTR_DROP_FRAG_OVERLAP;
+			*res = REASM_OVERLAP;
 			return 0;
 		}
 		if (o + l > maxend)
@@ -125,7 +139,7 @@ static __always_inline int reasm_take(struct __sk_buff *skb, struct mape_reasm *
 	/* the last fragment fixes the length; nothing may lie beyond it */
 	if ((e->total && (!more || end >= e->total)) || (!more && maxend > end)) {
 		e->dead = 1;
-		*v = MAPE_CTR_DROP_FRAG_OVERLAP;
+		*res = REASM_OVERLAP;
 		return 0;
 	}
 	off &= MAPE_REASM_MAX - 1;
@@ -146,7 +160,7 @@ static __always_inline int reasm_take(struct __sk_buff *skb, struct mape_reasm *
 	e->have += len;
 	if (!more)
 		e->total = end;
-	*v = MAPE_CTR_IN_FRAG_HELD;
+	*res = REASM_HELD;
 	if (!e->total || e->have < e->total || (kind == MAPE_REASM_V4 && !e->hlen))
 		return 0;
 	return 1;
@@ -194,30 +208,31 @@ static __always_inline int reasm_build(struct __sk_buff *skb, struct mape_reasm 
 }
 
 /*
- * mape_defrag's first step: a fragment mape_wan left here is taken (held,
- * or completes its datagram: REASM_DONE, the skb is the whole packet);
- * anything else passes (TC_ACT_OK). Returns a TC verdict or REASM_DONE.
+ * Take a frame at a TC ingress: a fragment the XDP program left here for
+ * the tunnel endpoint `us` is held, or completes its datagram (REASM_DONE:
+ * the skb is now the whole packet); anything else is REASM_NOT_OURS. map
+ * and zmap: the program's reassembly map and its zeroed value;
+ * *timed_out: a stale datagram was dropped on the way.
  */
-static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
+static __always_inline int reasm_core(struct __sk_buff *skb, const __u8 *us, void *map,
+				      void *zmap, __u8 *timed_out)
 {
-	struct mape_config *cfg = get_cfg();
 	struct mape_reasm_key k;
 	struct mape_reasm *e;
 	struct pkt4 p;
 	__u8 osrc[16] __attribute__((aligned(8)));
 	__u8 fh[8], tclass, kind, nexthdr = 0;
 	__u32 off, len, doff, hoff = 0, hlen = 0, pend;
-	int rc, more;
+	int rc, more, res;
 
-	*v = MAPE_CTR_PASS_NOT_OURS;
-	if (!cfg || skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_OK;
+	if (skb->protocol != bpf_htons(ETH_P_IPV6))
+		return REASM_NOT_OURS;
 	bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
-	rc = tunnel_outer(skb, CTX_TC, cfg->ce_addr, osrc);
+	rc = tunnel_outer(skb, CTX_TC, us, osrc);
 	if (rc != OUTER_FRAG && rc <= 0)
-		return TC_ACT_OK;	/* not ours, or mape_wan dropped it */
+		return REASM_NOT_OURS;	/* not ours, or the XDP program dropped it */
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, fh, 8))
-		return TC_ACT_OK;
+		return REASM_NOT_OURS;
 	tclass = (fh[0] << 4 | fh[1] >> 4) & 0xff;
 	pend = ETH_HLEN + IPV6_HLEN + ((__u32)fh[4] << 8 | fh[5]);
 	__builtin_memset(&k, 0, sizeof(k));
@@ -225,10 +240,8 @@ static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
 	if (rc == OUTER_FRAG) {
 		kind = MAPE_REASM_V6;
 		if (pend > skb->len || pend < ETH_HLEN + IPV6_HLEN + 8 ||
-		    bpf_skb_load_bytes(skb, ETH_HLEN + IPV6_HLEN, fh, 8)) {
-			*v = MAPE_CTR_DROP_TRUNCATED;
-			return TC_ACT_SHOT;
-		}
+		    bpf_skb_load_bytes(skb, ETH_HLEN + IPV6_HLEN, fh, 8))
+			return REASM_TRUNC;
 		nexthdr = fh[0];
 		off = ((__u32)fh[2] << 8 | fh[3]) & 0xfff8;
 		more = fh[3] & 1;
@@ -239,11 +252,11 @@ static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
 	} else {
 		/* an inner IPv4 fragment whose datagram's decision is not known */
 		if (parse_ipv4(skb, CTX_TC, OUTER_L3(rc), OUTER_END(rc), &p) < 0 || !p.frag)
-			return TC_ACT_OK;
+			return REASM_NOT_OURS;
 		kind = MAPE_REASM_V4;
 		reasm_key_v4(&k, osrc, &p);
 		if (bpf_skb_load_bytes(skb, p.l3 + 6, fh, 2))
-			return TC_ACT_OK;
+			return REASM_NOT_OURS;
 		off = (((__u32)fh[0] << 8 | fh[1]) & IP_OFFSET) * 8;
 		more = !!(fh[0] & (IP_MF >> 8));
 		hoff = p.l3;
@@ -251,21 +264,14 @@ static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
 		doff = p.l4;
 		len = p.tot_len - hlen;
 	}
-	e = reasm_entry(&k, bpf_ktime_get_ns(), tclass);
-	if (!e) {
-		*v = MAPE_CTR_DROP_FRAG_LIMIT;
-		return TC_ACT_SHOT;
-	}
-	if (!reasm_take(skb, e, kind, off, len, more, doff, hoff, hlen, nexthdr, v))
-		return TC_ACT_SHOT;
-	rc = reasm_build(skb, e, kind, osrc, cfg->ce_addr);
-	bpf_map_delete_elem(&mape_reasm, &k);
-	if (rc) {
-		*v = MAPE_CTR_DROP_ENCAP;
-		return TC_ACT_SHOT;
-	}
-	count(MAPE_CTR_EV_REASM_DONE, 0);
-	return REASM_DONE;
+	e = reasm_entry(map, zmap, &k, bpf_ktime_get_ns(), tclass, timed_out);
+	if (!e)
+		return REASM_LIMIT;
+	if (!reasm_take(skb, e, kind, off, len, more, doff, hoff, hlen, nexthdr, &res))
+		return res;
+	rc = reasm_build(skb, e, kind, osrc, us);
+	bpf_map_delete_elem(map, &k);
+	return rc ? REASM_BROKEN : REASM_DONE;
 }
 
 #endif

@@ -71,6 +71,7 @@ static __always_inline int load16(void *ctx, const int xdp, __u32 off, __u16 *v)
 
 		if (off > PKT_OFF_MAX)
 			return -1;
+		BARRIER_VAR(off);	/* keeps the mask (common.h) */
 		p = data + (off & PKT_OFF_MAX);
 		if (!PKT_OK(p, 2, end))
 			return -1;
