@@ -25,6 +25,7 @@
 #include "lib/fwd.h"
 #include "lib/partial.h"
 #include "lib/pmtu.h"
+#include "lib/reasm.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -53,6 +54,21 @@ struct {
 	__type(key, struct mape_frag_key);
 	__type(value, struct mape_br_frag_val);
 } mape_br_frag SEC(".maps");
+
+/* Datagrams being put back together at TC (reasm.h), per CE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_REASM_ENTRIES);
+	__type(key, struct mape_reasm_key);
+	__type(value, struct mape_reasm);
+} mape_br_reasm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_reasm);
+} mape_br_reasm0 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -182,12 +198,21 @@ static __always_inline int br4_out(struct xdp_md *ctx, const struct mape_br_conf
 	return bpf_redirect(cfg->tun_peer_ifindex, 0);
 }
 
-/* A subprogram, as br6_ptb: the entry's frame stays small (walk.h). */
-static __noinline int br6(struct xdp_md *ctx, __u32 *v)
+#define BR_REASM 100	/* br6_walk: leave the frame to mape_brd (reasm.h) */
+
+/*
+ * The IPv6 side's walk, for XDP (mape_br6) and for TC (mape_brd: a packet
+ * put back together, which the kernel forwards: it may exceed the IPv4
+ * side's MTU). XDP leaves to the reassembly an outer IPv6 fragment, and an
+ * IPv4 fragment whose first fragment it has not seen from that CE, or
+ * whose datagram is being reassembled.
+ */
+static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 {
+	const int PASS = xdp ? XDP_PASS : TC_ACT_OK, DROP = xdp ? XDP_DROP : TC_ACT_SHOT;
 	struct mape_br_config *cfg = br_cfg();
 	struct mape_frag_key fk;
-	struct mape_br_frag_val fv, *fc;
+	struct mape_br_frag_val fv, *fc = NULL;
 	struct pkt4 p;
 	__u8 osrc[16] __attribute__((aligned(8)));
 	__u8 want[16] __attribute__((aligned(8)));
@@ -196,46 +221,59 @@ static __noinline int br6(struct xdp_md *ctx, __u32 *v)
 
 	*v = MAPE_BR_PASS_NOT_OURS;
 	if (!cfg)
-		return XDP_PASS;
-	rc = tunnel_outer(ctx, CTX_XDP, cfg->br_addr, osrc);
+		return PASS;
+	rc = tunnel_outer(ctx, xdp, cfg->br_addr, osrc);
 	if (rc <= 0) {
 		if (rc == 0)
-			return XDP_PASS;
+			return PASS;
+		if (rc == OUTER_FRAG && xdp)
+			return BR_REASM;
 		*v = rc == OUTER_TRUNCATED ? MAPE_BR_DROP_TRUNCATED :
 		     rc == OUTER_BAD_HDR   ? MAPE_BR_DROP_BAD_HDR :
 					     MAPE_BR_DROP_EXT_HDR;
-		return XDP_DROP;
+		return DROP;
 	}
 	ecn = OUTER_ECN(rc);
 	/* the inner packet lies within the outer payload; nothing after it travels on */
-	rc = parse_ipv4(ctx, CTX_XDP, OUTER_L3(rc), OUTER_END(rc), &p);
+	rc = parse_ipv4(ctx, xdp, OUTER_L3(rc), OUTER_END(rc), &p);
 	if (rc < 0) {
 		*v = br_reason(-rc);
-		return XDP_DROP;
+		return DROP;
 	}
-	if (xdp_trim(ctx, p.l3, p.tot_len)) {
+	/* s8.1: the sender must be the CE of the inner source address and
+	 * port; for a later fragment, the CE whose first fragment came */
+	frag_key_of(&fk, &p, 1, osrc);
+	if (xdp && p.frag) {
+		if (reasm_pending(&mape_br_reasm, osrc, &p))
+			return BR_REASM;
+		if (p.frag == FRAG_LATER) {
+			fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
+			if (!fc)
+				return BR_REASM;
+		}
+	}
+	if (xdp ? xdp_trim(ctx, p.l3, p.tot_len) : tc_trim(ctx, p.l3 + p.tot_len)) {
 		*v = MAPE_BR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
-	rc = ecn_decap(ctx, CTX_XDP, &p, ecn);
+	rc = ecn_decap(ctx, xdp, &p, ecn);
 	if (rc) {
 		*v = rc == -1 ? MAPE_BR_DROP_ECN : MAPE_BR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
-	/* s8.1: the sender must be the CE of the inner source address and port */
-	frag_key_of(&fk, &p, 1, osrc);
 	if (p.frag == FRAG_LATER) {
-		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
+		if (!xdp)
+			fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
 		if (!fc) {
 			*v = MAPE_BR_DROP_FRAG;
-			return XDP_DROP;
+			return DROP;
 		}
 		ip6_cpy(want, fc->ce);
 	} else {
 		rc = br_ce_addr(cfg, p.saddr, ce_port(&p, 0), want);
 		if (rc < 0) {
 			*v = -rc;
-			return XDP_DROP;
+			return DROP;
 		}
 		if (p.frag == FRAG_FIRST) {
 			ip6_cpy(fv.ce, want);
@@ -244,21 +282,50 @@ static __noinline int br6(struct xdp_md *ctx, __u32 *v)
 	}
 	if (!ip6_eq(osrc, want)) {
 		*v = MAPE_BR_DROP_SPOOFED;
-		return XDP_DROP;
+		return DROP;
 	}
 	/* every way on is a redirect: a checksum left to offload (a CE on
 	 * this machine) is completed (native); generic XDP keeps the skb's
 	 * CHECKSUM_PARTIAL, which the device completes (partial.h) */
-	if (!cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) {
+	if (xdp && !cfg->xdp_skb && l4_partial_settle(ctx, &p, 0) < 0) {
 		*v = MAPE_BR_DROP_TRUNCATED;
-		return XDP_DROP;
+		return DROP;
+	}
+	if (!xdp) {
+		/* into the kernel, as if received on mapebr0: mapebr0's ingress
+		 * takes a packet of any size */
+		if (bpf_skb_adjust_room(ctx, -(int)(p.l3 - ETH_HLEN), BPF_ADJ_ROOM_MAC, 0) ||
+		    put_eth(ctx, CTX_TC, cfg->tun_mac, cfg->tun_peer_mac, ETH_P_IP)) {
+			*v = MAPE_BR_DROP_ENCAP;
+			return DROP;
+		}
+		*v = MAPE_BR_DECAP_SLOW;
+		return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
 	}
 	if (bpf_xdp_adjust_head(ctx, (int)(p.l3 - ETH_HLEN))) {
 		*v = MAPE_BR_DROP_ENCAP;
-		return XDP_DROP;
+		return DROP;
 	}
 	p.l3 = ETH_HLEN;
 	return br4_out(ctx, cfg, &p, MAPE_BR_DECAP_FAST, MAPE_BR_DECAP_SLOW, v);
+}
+
+/* Subprograms, as br6_ptb: the entries' frames stay small (walk.h). */
+static __noinline int br6(struct xdp_md *ctx, __u32 *v)
+{
+	int act = br6_walk(ctx, CTX_XDP, v);
+
+	if (act == BR_REASM) {
+		*v = MAPE_BR_TO_REASM;
+		act = XDP_PASS;
+	}
+	return act;
+}
+
+static __noinline int br6_tc(struct __sk_buff *skb, __u32 *v)
+{
+	bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
+	return br6_walk(skb, CTX_TC, v);
 }
 
 /*
@@ -305,6 +372,61 @@ int mape_br6(struct xdp_md *ctx)
 		act = act > 0 ? br6_ptb(ctx, &v) : XDP_DROP;
 	else
 		act = br6(ctx, &v);
+	br_count(v, len);
+	return act;
+}
+
+/*
+ * TC on the IPv6 side's ingress: the fragments mape_br6 left here
+ * (reasm.h); a datagram put back together takes the walk into the kernel.
+ */
+static __noinline int br_reasm_in(struct __sk_buff *skb, __u32 *v)
+{
+	struct mape_br_config *cfg = br_cfg();
+	__u8 timed_out = 0;
+	int res;
+
+	*v = MAPE_BR_PASS_NOT_OURS;
+	if (!cfg)
+		return TC_ACT_OK;
+	res = reasm_core(skb, cfg->br_addr, &mape_br_reasm, &mape_br_reasm0, &timed_out);
+	if (timed_out)
+		br_count(MAPE_BR_REASM_TIMEOUT, 0);
+	switch (res) {
+	case REASM_NOT_OURS:
+		return TC_ACT_OK;
+	case REASM_DONE:
+		br_count(MAPE_BR_REASM_DONE, 0);
+		return BR_REASM;
+	case REASM_HELD:
+		*v = MAPE_BR_FRAG_HELD;
+		break;
+	case REASM_DUP:
+		*v = MAPE_BR_DROP_FRAG_DUP;
+		break;
+	case REASM_OVERLAP:
+		*v = MAPE_BR_DROP_FRAG_OVERLAP;
+		break;
+	case REASM_TRUNC:
+		*v = MAPE_BR_DROP_TRUNCATED;
+		break;
+	case REASM_BROKEN:
+		*v = MAPE_BR_DROP_ENCAP;
+		break;
+	default:
+		*v = MAPE_BR_DROP_FRAG_LIMIT;
+	}
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int mape_brd(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, v;
+	int act = br_reasm_in(skb, &v);
+
+	if (act == BR_REASM)
+		act = br6_tc(skb, &v);
 	br_count(v, len);
 	return act;
 }

@@ -483,7 +483,15 @@ struct mape_br_config {
 	X(DROP_ENCAP, "drop_encap", "headroom/resizing failed")                                 \
 	X(DROP_NO_CONFIG, "drop_no_config", "BR not configured")                                \
 	X(DROP_ECN, "drop_ecn", "CE-marked tunnel packet carrying a Not-ECT packet (RFC 6040 s4.2)") \
-	X(PTB_RELAYED, "ptb_relayed", "ICMPv6 Packet Too Big about a packet to a CE: relayed to its IPv4 sender as fragmentation needed")
+	X(PTB_RELAYED, "ptb_relayed", "ICMPv6 Packet Too Big about a packet to a CE: relayed to its IPv4 sender as fragmentation needed") \
+	X(TO_REASM, "to_reasm", "fragment left to the TC reassembly (outer IPv6 fragment, or an IPv4 fragment before its first)") \
+	X(FRAG_HELD, "frag_held", "fragment held at TC until its datagram is complete") \
+	X(DROP_FRAG_OVERLAP, "drop_frag_overlap", "overlapping fragments (RFC 5722): the datagram is abandoned") \
+	X(DROP_FRAG_DUP, "drop_frag_dup", "a fragment received twice") \
+	X(DROP_FRAG_LIMIT, "drop_frag_limit", "fragment beyond the reassembly limits (size, count) or malformed") \
+	/* events, not verdicts */ \
+	X(REASM_DONE, "reasm_done", "datagrams put back together at TC") \
+	X(REASM_TIMEOUT, "reasm_timeout", "reassemblies abandoned: not complete within 10 s")
 
 #define MAPE_BR_CTR_ENUM(id, name, help) MAPE_BR_##id,
 enum mape_br_counter { MAPE_BR_COUNTERS(MAPE_BR_CTR_ENUM) MAPE_BR_CTR_MAX };

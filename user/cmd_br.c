@@ -95,6 +95,7 @@ static void br_teardown(const struct mape_br_config *cfg, const char *v6, const 
 		mape_xdp_detach(cfg->v6_ifindex, skb);
 		mape_xdp_detach(cfg->v4_ifindex, skb);
 	}
+	mape_tc_detach(cfg->v6_ifindex, 1);
 	mape_fmt_ip6(cfg->br_addr, a6, sizeof(a6));
 	snprintf(buf, sizeof(buf), "%s/128", a6);
 	if (v6 && *v6)
@@ -270,6 +271,10 @@ static int br_up(int argc, char **argv)
 				      BR_TUN, err);
 	if (!ret)
 		ret = mape_tc_attach(cfg.tun_ifindex, bpf_program__fd(skel->progs.mape_brt), 0, BR_TUN,
+				     err);
+	/* the reassembly of what mape_br6 passes up (reasm.h) */
+	if (!ret)
+		ret = mape_tc_attach(cfg.v6_ifindex, bpf_program__fd(skel->progs.mape_brd), 1, v6,
 				     err);
 	if (!ret) {
 		mape_fmt_ip6(cfg.br_addr, buf, sizeof(buf));

@@ -593,7 +593,7 @@ def ce_fmr():
 
 # ---------------------------------------------------------------- the BR (mapectl br up)
 
-BR_PROGS = ("mape_br6", "mape_br4", "mape_brt", "mape_brp")
+BR_PROGS = ("mape_br6", "mape_br4", "mape_brt", "mape_brp", "mape_brd")
 BR_OBJ = os.path.join(BUILD, "mape_br.bpf.o")
 
 
@@ -724,6 +724,10 @@ class BR:
     def run_br4(self, frame):
         """mape_br4 (XDP) as if the frame arrived on brv4."""
         return self._run("mape_br4", frame, lambda n: bpfsys.xdp_md(n, self.ifindex["brv4"]))
+
+    def run_brd(self, frame):
+        """mape_brd (TC ingress of brv6: the reassembly)."""
+        return self._run("mape_brd", frame, lambda n: bpfsys.skb_ctx(self.ifindex["brv6"]))
 
     def run_brt(self, frame):
         """mape_brt (TC egress of mapebr0)."""

@@ -175,17 +175,12 @@ def br6_drops(br):
                         "drop_bad_header"),
         "proto-gre": (br.v6_frame(IP(src=CE4, dst=NET, proto=47) / (b"\0" * 8), src6=CE_A),
                       "drop_proto"),
-        "ipv6-frag": (eth / IPv6(src=CE_A, dst=BRA) / IPv6ExtHdrFragment(nh=4, m=1) / good,
-                      "drop_ipv6_ext_hdr"),
-        "frag-later-unknown": (br.v6_frame(IP(src=CE4, dst=NET, id=99, frag=8, proto=17) /
-                                           (b"z" * 16), src6=CE_A), "drop_frag_unknown"),
     }
 
 
 BR6_DROPS = ["spoofed-other-psid", "spoofed-other-ipv4", "spoofed-random",
              "spoofed-port-vs-addr", "no-rule", "port-a0", "port-a0-tcp", "echo-id-a0",
-             "truncated", "truncated-dstopt", "bad-version", "proto-gre", "ipv6-frag",
-             "frag-later-unknown"]
+             "truncated", "truncated-dstopt", "bad-version", "proto-gre"]
 
 
 @pytest.mark.parametrize("case", BR6_DROPS)
@@ -232,15 +227,16 @@ def test_br6_fragments(br):
     assert v == XDP_REDIRECT and assert_v4_out(br, out, 63).flags == "MF"
     verify_checksums(out)
     v, _ = br.run_br6(br.v6_frame(IP(raw(later)), src6=ce6(CE4, 1236)))
-    assert v == XDP_DROP
+    assert v == XDP_PASS
     v, out = br.run_br6(br.v6_frame(IP(raw(later)), src6=CE_A))
     assert v == XDP_REDIRECT
     ip = assert_v4_out(br, out, 63)
     assert ip.frag == 2 and raw(ip)[20:] == w[36:]
     verify_checksums(out)
     # the other CE's fragment finds no first of its own (the cache is keyed by
-    # the outer source: a CE sharing the IPv4 address cannot use another's)
-    assert br.ctr_delta(before) == {"decap_fast": 2, "drop_frag_unknown": 1}
+    # the outer source: a CE sharing the IPv4 address cannot use another's):
+    # it is left to the reassembly, where it waits for its own first
+    assert br.ctr_delta(before) == {"decap_fast": 2, "to_reasm": 1}
 
 
 # ---------------------------------------------------------------- IPv4 side: encap
@@ -650,3 +646,63 @@ def test_br6_packet_too_big_not_ours(br, case):
     v, _ = br.run_br6(frame)
     assert v == XDP_PASS and br.last.raw == bytes(frame)
     assert br.ctr_delta(before) == {"pass_not_ours": 1}
+
+
+# ---------------------------------------------------------------- reassembly (issue 14)
+
+
+def br_through(br, frames):
+    """Each frame through mape_br6 (left to the reassembly, unchanged) then
+    mape_brd; the verdicts and outputs of mape_brd."""
+    res = []
+    for f in frames:
+        before = br.counters()
+        v, _ = br.run_br6(f)
+        assert v == XDP_PASS and br.last.raw == bytes(f)
+        assert br.ctr_delta(before) == {"to_reasm": 1}
+        v, _ = br.run_brd(f)
+        res.append((v, br.last.raw))
+    return res
+
+
+def br_whole(br, out, inner):
+    """Decapsulated and whole, into the kernel as if received on mapebr0
+    (which forwards it, TTL and all)."""
+    e = Ether(out)
+    assert e.type == 0x0800 and e.dst == br.mac["mapebr0"] and e.src == br.mac["mapebr0-p"]
+    assert raw(e.payload) == raw(inner)
+    verify_checksums(e)
+
+
+@pytest.mark.parametrize("order", [[2, 0, 1], [1, 2, 0], [0, 1, 2]])
+def test_brd_outer_fragments(br, order):
+    """A CE (or the path) that fragments the outer IPv6: put back together."""
+    from scapy.layers.inet6 import fragment6
+    br.map("mape_br_reasm").clear()
+    inner = IP(src=CE4, dst=NET, ttl=64, id=0x2929) / UDP(sport=1232, dport=53) / \
+        (bytes(range(256)) * 10)
+    pkt = IPv6(src=CE_A, dst=BRA) / IPv6ExtHdrFragment(nh=4, id=0x55) / inner
+    frags = [Ether(src=br.v6_nh_mac, dst=br.mac["brv6"]) / f for f in fragment6(pkt, 1280)]
+    assert len(frags) == 3
+    before = br.counters()
+    res = br_through(br, [frags[i] for i in order])
+    assert [v for v, _ in res] == [TC_ACT_SHOT, TC_ACT_SHOT, TC_ACT_REDIRECT]
+    br_whole(br, res[2][1], inner)
+    assert br.ctr_delta(before) == {"to_reasm": 3, "frag_held": 2, "decap_slow": 1,
+                                    "reasm_done": 1}
+
+
+def test_brd_ipv4_fragments_before_first(br):
+    """The ISP reorders a CE's fragments: the later ones come first; the
+    datagram is put together (keyed by the CE) and checked whole (s8.1)."""
+    from scapy.layers.inet import fragment
+    br.map("mape_br_reasm").clear()
+    br.map("mape_br_frag").clear()
+    inner = IP(src=CE4, dst=NET, ttl=64, id=0x3939) / UDP(sport=1232, dport=53) / (b"r" * 3972)
+    frags = [br.v6_frame(f, src6=CE_A) for f in fragment(inner, 1400)]
+    # another CE sharing the IPv4 address, same identification: kept apart
+    other = br.v6_frame(fragment(inner, 1400)[1], src6=ce6(CE4, 1236))
+    res = br_through(br, [frags[2], other, frags[1], frags[0]])
+    assert [v for v, _ in res] == [TC_ACT_SHOT] * 3 + [TC_ACT_REDIRECT]
+    br_whole(br, res[3][1], inner)
+    assert len(list(br.map("mape_br_reasm").items())) == 1     # the other CE's, waiting
