@@ -46,6 +46,7 @@ struct {
 
 struct mape_br_frag_val {
 	__u8 ce[16];
+	__u64 ns;		/* when the first fragment passed */
 };
 
 struct {
@@ -55,9 +56,11 @@ struct {
 	__type(value, struct mape_br_frag_val);
 } mape_br_frag SEC(".maps");
 
-/* Datagrams being put back together at TC (reasm.h), per CE. */
+/* Datagrams being put back together at TC (reasm.h), per CE (per-CPU LRU
+ * lists: see mape_reasm in lib/maps.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, MAPE_REASM_ENTRIES);
 	__type(key, struct mape_reasm_key);
 	__type(value, struct mape_reasm);
@@ -69,6 +72,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mape_reasm);
 } mape_br_reasm0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
+	__type(key, struct mape_reasm_src_key);
+	__type(value, struct mape_reasm_src);
+} mape_br_reasm_src SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -149,7 +159,7 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 	frag_key_of(&fk, p, 0, NULL);
 	if (p->frag == FRAG_LATER) {
 		fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
-		if (!fc)
+		if (!fc || !frag_fresh(fc->ns))
 			return -MAPE_BR_DROP_FRAG;
 		ip6_cpy(ce, fc->ce);
 		return 0;
@@ -157,6 +167,7 @@ static __always_inline int br_dest(const struct mape_br_config *cfg, const struc
 	rc = br_ce_addr(cfg, p->daddr, ce_port(p, 1), ce);
 	if (!rc && p->frag == FRAG_FIRST) {
 		ip6_cpy(fv.ce, ce);
+		fv.ns = bpf_ktime_get_ns();
 		bpf_map_update_elem(&mape_br_frag, &fk, &fv, BPF_ANY);
 	}
 	return rc;
@@ -248,7 +259,7 @@ static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 			return BR_REASM;
 		if (p.frag == FRAG_LATER) {
 			fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
-			if (!fc)
+			if (!fc || !frag_fresh(fc->ns))
 				return BR_REASM;
 		}
 	}
@@ -264,7 +275,7 @@ static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 	if (p.frag == FRAG_LATER) {
 		if (!xdp)
 			fc = bpf_map_lookup_elem(&mape_br_frag, &fk);
-		if (!fc) {
+		if (!fc || !frag_fresh(fc->ns)) {
 			*v = MAPE_BR_DROP_FRAG;
 			return DROP;
 		}
@@ -277,6 +288,7 @@ static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 		}
 		if (p.frag == FRAG_FIRST) {
 			ip6_cpy(fv.ce, want);
+			fv.ns = bpf_ktime_get_ns();
 			bpf_map_update_elem(&mape_br_frag, &fk, &fv, BPF_ANY);
 		}
 	}
@@ -389,7 +401,8 @@ static __noinline int br_reasm_in(struct __sk_buff *skb, __u32 *v)
 	*v = MAPE_BR_PASS_NOT_OURS;
 	if (!cfg)
 		return TC_ACT_OK;
-	res = reasm_core(skb, cfg->br_addr, &mape_br_reasm, &mape_br_reasm0, &timed_out);
+	res = reasm_core(skb, cfg->br_addr, &mape_br_reasm, &mape_br_reasm0, &mape_br_reasm_src,
+			 &timed_out);
 	if (timed_out)
 		br_count(MAPE_BR_REASM_TIMEOUT, 0);
 	switch (res) {
@@ -425,8 +438,14 @@ int mape_brd(struct __sk_buff *skb)
 	__u32 len = skb->len, v;
 	int act = br_reasm_in(skb, &v);
 
-	if (act == BR_REASM)
+	if (act == BR_REASM) {
 		act = br6_tc(skb, &v);
+		if (act == TC_ACT_OK) {	/* whole, yet no tunnel packet */
+			v = MAPE_BR_DROP_EXT_HDR;
+			act = TC_ACT_SHOT;
+		}
+	} else if (act == TC_ACT_OK)
+		return act;	/* not ours: mape_br6 counted it */
 	br_count(v, len);
 	return act;
 }

@@ -770,7 +770,7 @@ static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
 	*v = MAPE_CTR_PASS_NOT_OURS;
 	if (!cfg)
 		return TC_ACT_OK;
-	res = reasm_core(skb, cfg->ce_addr, &mape_reasm, &mape_reasm0, &timed_out);
+	res = reasm_core(skb, cfg->ce_addr, &mape_reasm, &mape_reasm0, &mape_reasm_src, &timed_out);
 	if (timed_out)
 		count(MAPE_CTR_EV_REASM_TIMEOUT, 0);
 	switch (res) {
@@ -812,6 +812,12 @@ int mape_defrag(struct __sk_buff *skb)
 		act = wan_in_tc(skb, &w, &v);
 		if (act == ACT_DELIVER)
 			act = reasm_deliver(skb, &v);
+		if (act == TC_ACT_OK) {	/* whole, yet no tunnel packet */
+			v = MAPE_CTR_DROP_EXT_HDR;
+			act = TC_ACT_SHOT;
+		}
+	} else if (act == TC_ACT_OK) {
+		return act;	/* not ours: mape_wan counted it */
 	}
 	count(v, len);
 	return act;

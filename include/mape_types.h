@@ -24,6 +24,9 @@
 #define MAPE_MAX_SESSIONS 65536
 #define MAPE_MAX_FMRS 1024
 #define MAPE_FRAG_ENTRIES 4096
+/* A first fragment's decision is trusted this long (RFC 791's reassembly
+ * timer; Linux's ipfrag_time is 30 s too). */
+#define MAPE_FRAG_AGE_NS (30ULL * 1000000000ULL)
 
 /* Protocol index of the per-port table: index = proto_idx * 65536 + port. */
 enum mape_proto_idx { MAPE_P_TCP = 0, MAPE_P_UDP = 1, MAPE_P_ICMP = 2, MAPE_P_NUM = 3 };
@@ -293,6 +296,8 @@ struct mape_frag_val {
 #define MAPE_REASM_FRAG_MAX 2048	/* payload bytes of one fragment */
 #define MAPE_REASM_FRAGS 16
 #define MAPE_REASM_TIMEOUT_NS (10ULL * 1000000000ULL)
+#define MAPE_REASM_PER_SRC 16		/* datagrams one sender may have in reassembly */
+#define MAPE_REASM_SRC_ENTRIES 1024
 #define MAPE_REASM_V6 6			/* an outer IPv6 packet */
 #define MAPE_REASM_V4 4			/* an inner IPv4 datagram */
 
@@ -303,6 +308,22 @@ struct mape_reasm_key {
 	__u8 kind;		/* MAPE_REASM_V6 / MAPE_REASM_V4 */
 	__u8 proto;		/* V4: the inner protocol */
 	__u16 pad;
+};
+
+/* mape_reasm_src: datagrams in reassembly per sender (the outer source;
+ * for IPv4 datagrams, and the inner source), so that one sender cannot
+ * take the whole table. A count untouched for MAPE_REASM_TIMEOUT_NS
+ * starts again from 0 (entries evicted meanwhile are forgotten so). */
+struct mape_reasm_src_key {
+	__u8 peer[16];
+	__be32 src;		/* V4: the inner source; V6: 0 */
+	__u32 pad;
+};
+
+struct mape_reasm_src {
+	__u32 n;		/* datagrams being reassembled */
+	__u32 pad;
+	__u64 ns;		/* when one was last begun */
 };
 
 struct mape_reasm {

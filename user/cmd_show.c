@@ -239,6 +239,8 @@ struct status {
 	struct iface wan, tun, tun_peer, lans[MAPE_MAX_LANS];
 	int has_tc;		/* query_tc(): 1 a program, 0 none, <0 errno */
 	char tc_prog[BPF_OBJ_NAME_LEN + 16];
+	int has_tc_wan;		/* the same for the WAN's ingress (the reassembly) */
+	char tc_wan_prog[BPF_OBJ_NAME_LEN + 16];
 	struct mape_fwd_set fwds;	/* port forwarding (the state file) */
 	struct mape_fwd_use *fwd_use;
 	__u32 forwarded[MAPE_P_NUM];	/* ports forwarded, per protocol */
@@ -324,9 +326,10 @@ static void query_iface(struct iface *ifc, __u32 ifindex)
  * else a negative errno. libbpf would print the kernel's extack message for
  * the expected "none" answers: its printer is off during the query.
  */
-static int query_tc(__u32 ifindex, char *buf, size_t len)
+static int query_tc(__u32 ifindex, int ingress, char *buf, size_t len)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
 	libbpf_print_fn_t old;
 	int ret;
@@ -506,7 +509,8 @@ static int read_status(const char *dir, const struct mape_config *cfg, struct st
 		query_iface(&st->lans[i], cfg->lan_ifindex[i]);
 		st->lans[i].via_kernel = !!(cfg->no_xdp_xmit & (1u << i));
 	}
-	st->has_tc = query_tc(cfg->tun_ifindex, st->tc_prog, sizeof(st->tc_prog));
+	st->has_tc = query_tc(cfg->tun_ifindex, 0, st->tc_prog, sizeof(st->tc_prog));
+	st->has_tc_wan = query_tc(cfg->wan_ifindex, 1, st->tc_wan_prog, sizeof(st->tc_wan_prog));
 	return 0;
 }
 
@@ -564,7 +568,11 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	json_object_object_add(to, "icmp", json_object_new_int64(cfg->to_icmp));
 	json_object_object_add(o, "timeouts", to);
 
-	json_object_object_add(ifs, "wan", iface_json(&st->wan));
+	tun = iface_json(&st->wan);
+	if (tun)
+		json_object_object_add(tun, "tc_ingress", st->has_tc_wan > 0 ?
+				       json_object_new_string(st->tc_wan_prog) : NULL);
+	json_object_object_add(ifs, "wan", tun);
 	tun = iface_json(&st->tun);
 	if (tun)
 		json_object_object_add(tun, "tc_egress",
@@ -621,7 +629,8 @@ static void status_json(const struct mape_config *cfg, const struct status *st,
 	print_json(o);
 }
 
-static void print_iface(const char *label, const struct iface *ifc, const char *tc)
+static void print_iface(const char *label, const struct iface *ifc, const char *tc,
+			const char *hook)
 {
 	printf("%-13s", label);
 	if (!ifc->ifindex) {
@@ -634,7 +643,7 @@ static void print_iface(const char *label, const struct iface *ifc, const char *
 	else
 		printf("none");
 	if (tc)
-		printf(", TC egress %s", tc);
+		printf(", TC %s %s", hook, tc);
 	if (ifc->via_kernel)
 		printf(", reached via the kernel (veth peer without GRO/XDP)");
 	putchar('\n');
@@ -696,17 +705,18 @@ static void status_text(const struct mape_config *cfg, const struct status *st,
 				    "endpoint-independent" : "address-dependent");
 	printf("timeouts:    TCP established %us, TCP transitory %us, UDP %us, ICMP %us\n",
 	       cfg->to_tcp_est, cfg->to_tcp_trans, cfg->to_udp, cfg->to_icmp);
-	print_iface("WAN:", &st->wan, NULL);
+	snprintf(tc, sizeof(tc), "%s", st->has_tc_wan > 0 ? st->tc_wan_prog : "none");
+	print_iface("WAN:", &st->wan, tc, "ingress");
 	if (st->has_tc < 0)
 		snprintf(tc, sizeof(tc), "? (%s)", strerror(-st->has_tc));
 	else
 		snprintf(tc, sizeof(tc), "%s", st->has_tc ? st->tc_prog : "none");
-	print_iface("tunnel:", &st->tun, tc);
-	print_iface("tunnel peer:", &st->tun_peer, NULL);
+	print_iface("tunnel:", &st->tun, tc, "egress");
+	print_iface("tunnel peer:", &st->tun_peer, NULL, NULL);
 	if (!cfg->n_lans)
 		printf("LAN:         none\n");
 	for (int i = 0; i < cfg->n_lans && i < MAPE_MAX_LANS; i++)
-		print_iface("LAN:", &st->lans[i], NULL);
+		print_iface("LAN:", &st->lans[i], NULL, NULL);
 	printf("FMRs:        %u\n", st->fmrs);
 	printf("sessions:    %u (TCP %u, UDP %u, ICMP %u)\n", st->sessions,
 	       st->per_proto[MAPE_P_TCP], st->per_proto[MAPE_P_UDP], st->per_proto[MAPE_P_ICMP]);

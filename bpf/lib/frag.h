@@ -16,9 +16,11 @@ static __always_inline struct mape_frag_val *frag_find(const struct pkt4 *p, __u
 						       const __u8 *peer)
 {
 	struct mape_frag_key fk;
+	struct mape_frag_val *fc;
 
 	frag_key_of(&fk, p, dir, peer);
-	return bpf_map_lookup_elem(&mape_frag, &fk);
+	fc = bpf_map_lookup_elem(&mape_frag, &fk);
+	return fc && frag_fresh(fc->ns) ? fc : NULL;
 }
 
 /* Record the decision of a first fragment. A subprogram: its key and value

@@ -140,10 +140,17 @@ struct {
 	__type(value, struct mape_frag_val);
 } mape_frag SEC(".maps");
 
-/* Datagrams being put back together at TC (reasm.h), and a zeroed value
- * to start one from (its 10 KiB are off any stack). */
+/*
+ * Datagrams being put back together at TC (reasm.h), and a zeroed value
+ * to start one from (its 10 KiB are off any stack). LRU lists per CPU:
+ * the common LRU refills a CPU's free list with up to 128 entries at a
+ * time, evicting live ones, which for a map this small meant datagrams
+ * lost while it was nearly empty (seen on 6.1). Each CPU evicts only what
+ * it inserted, beyond its share of MAPE_REASM_ENTRIES.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, MAPE_REASM_ENTRIES);
 	__type(key, struct mape_reasm_key);
 	__type(value, struct mape_reasm);
@@ -156,9 +163,18 @@ struct {
 	__type(value, struct mape_reasm);
 } mape_reasm0 SEC(".maps");
 
-/* Path MTUs learned from ICMPv6 Packet Too Big, per tunnel peer (LRU). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
+	__type(key, struct mape_reasm_src_key);
+	__type(value, struct mape_reasm_src);
+} mape_reasm_src SEC(".maps");
+
+/* Path MTUs learned from ICMPv6 Packet Too Big, per tunnel peer (LRU, per
+ * CPU lists: see mape_reasm). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, MAPE_PMTU_ENTRIES);
 	__type(key, struct mape_pmtu_key);
 	__type(value, struct mape_pmtu);

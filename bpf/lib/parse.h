@@ -206,6 +206,12 @@ static __always_inline int ip4_martian_src(__be32 a)
 	return top == 0 || top == 127 || top >= 224;
 }
 
+/* A first-fragment decision recorded at ns is still to be followed. */
+static __always_inline int frag_fresh(__u64 ns)
+{
+	return bpf_ktime_get_ns() - ns <= MAPE_FRAG_AGE_NS;
+}
+
 /* Key of the first-fragment cache for a packet (dir 0 out, 1 in: then the
  * outer source `peer`). */
 static __always_inline void frag_key_of(struct mape_frag_key *fk, const struct pkt4 *p, __u8 dir,

@@ -23,9 +23,11 @@
  *
  * RFC 5722: overlapping fragments abandon the datagram (drop_frag_overlap),
  * a fragment received twice is dropped alone (drop_frag_dup, RFC 8200 s4.5).
- * Bounded: MAPE_REASM_ENTRIES datagrams (LRU), MAPE_REASM_FRAGS fragments of
- * at most MAPE_REASM_FRAG_MAX bytes and MAPE_REASM_MAX bytes in all per
- * datagram (drop_frag_limit), MAPE_REASM_TIMEOUT_NS from its first fragment
+ * Bounded: MAPE_REASM_ENTRIES datagrams (LRU), MAPE_REASM_PER_SRC of them
+ * per sender (the outer source; for IPv4, with the inner source: a quota
+ * that starts again when the sender began none for 10 s), MAPE_REASM_FRAGS
+ * fragments of at most MAPE_REASM_FRAG_MAX bytes and MAPE_REASM_MAX bytes
+ * in all per datagram (drop_frag_limit), MAPE_REASM_TIMEOUT_NS from its first fragment
  * (reasm_timeout, when a fragment finds it stale). Fragments of one
  * datagram handled on two CPUs at once may race; a lost update leaves the
  * datagram incomplete, and it times out.
@@ -71,9 +73,42 @@ static __always_inline int reasm_pending(void *map, const __u8 *peer, const stru
 	return bpf_map_lookup_elem(map, &k) != NULL;
 }
 
+/* The sender's count of datagrams in reassembly (srcmap), by delta. 0, or
+ * -1 when a new one would pass MAPE_REASM_PER_SRC. */
+static __always_inline int reasm_quota(void *srcmap, const struct mape_reasm_key *k, __u64 now,
+				       int delta)
+{
+	struct mape_reasm_src_key sk = {};
+	struct mape_reasm_src *q, fresh = { .n = 1 };
+
+	__builtin_memcpy(sk.peer, k->peer, 16);
+	sk.src = k->src;
+	q = bpf_map_lookup_elem(srcmap, &sk);
+	if (!q) {
+		if (delta > 0) {
+			fresh.ns = now;
+			bpf_map_update_elem(srcmap, &sk, &fresh, BPF_ANY);
+		}
+		return 0;
+	}
+	if (now - q->ns > MAPE_REASM_TIMEOUT_NS)
+		q->n = 0;	/* nothing begun for a while: what it counted is gone */
+	if (delta < 0) {
+		if (q->n)
+			q->n--;
+		return 0;
+	}
+	if (q->n >= MAPE_REASM_PER_SRC)
+		return -1;
+	q->n++;
+	q->ns = now;
+	return 0;
+}
+
 /* The entry of key k in map, a fresh one (from the zeroed value in zmap)
- * when there is none or it is stale (*timed_out set). */
-static __always_inline struct mape_reasm *reasm_entry(void *map, void *zmap,
+ * when there is none or it is stale (*timed_out set). NULL: no room, or
+ * the sender has its share (srcmap). */
+static __always_inline struct mape_reasm *reasm_entry(void *map, void *zmap, void *srcmap,
 						      const struct mape_reasm_key *k, __u64 now,
 						      __u8 tclass, __u8 *timed_out)
 {
@@ -83,10 +118,13 @@ static __always_inline struct mape_reasm *reasm_entry(void *map, void *zmap,
 	if (e && now - e->ns > MAPE_REASM_TIMEOUT_NS) {
 		*timed_out = 1;
 		bpf_map_delete_elem(map, k);
+		reasm_quota(srcmap, k, now, -1);
 		e = NULL;
 	}
 	if (e)
 		return e;
+	if (reasm_quota(srcmap, k, now, 1))
+		return NULL;
 	zero = bpf_map_lookup_elem(zmap, &z);
 	if (!zero)
 		return NULL;
@@ -215,7 +253,7 @@ static __always_inline int reasm_build(struct __sk_buff *skb, struct mape_reasm 
  * *timed_out: a stale datagram was dropped on the way.
  */
 static __always_inline int reasm_core(struct __sk_buff *skb, const __u8 *us, void *map,
-				      void *zmap, __u8 *timed_out)
+				      void *zmap, void *srcmap, __u8 *timed_out)
 {
 	struct mape_reasm_key k;
 	struct mape_reasm *e;
@@ -223,9 +261,13 @@ static __always_inline int reasm_core(struct __sk_buff *skb, const __u8 *us, voi
 	__u8 osrc[16] __attribute__((aligned(8)));
 	__u8 fh[8], tclass, kind, nexthdr = 0;
 	__u32 off, len, doff, hoff = 0, hlen = 0, pend;
+	__u64 now;
 	int rc, more, res;
 
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
+	/* everything passes here (the router's native IPv6 too): look before
+	 * pulling anything into the linear part */
+	if (skb->protocol != bpf_htons(ETH_P_IPV6) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + 24, osrc, 16) || !ip6_eq(osrc, us))
 		return REASM_NOT_OURS;
 	bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 	rc = tunnel_outer(skb, CTX_TC, us, osrc);
@@ -243,6 +285,10 @@ static __always_inline int reasm_core(struct __sk_buff *skb, const __u8 *us, voi
 		    bpf_skb_load_bytes(skb, ETH_HLEN + IPV6_HLEN, fh, 8))
 			return REASM_TRUNC;
 		nexthdr = fh[0];
+		/* every fragment names the first header of the fragmentable part:
+		 * only tunnel packets are ours (the kernel has the rest) */
+		if (nexthdr != NEXTHDR_IPIP && nexthdr != NEXTHDR_DEST)
+			return REASM_NOT_OURS;
 		off = ((__u32)fh[2] << 8 | fh[3]) & 0xfff8;
 		more = fh[3] & 1;
 		__builtin_memcpy(&k.id, fh + 4, 4);
@@ -264,13 +310,15 @@ static __always_inline int reasm_core(struct __sk_buff *skb, const __u8 *us, voi
 		doff = p.l4;
 		len = p.tot_len - hlen;
 	}
-	e = reasm_entry(map, zmap, &k, bpf_ktime_get_ns(), tclass, timed_out);
+	now = bpf_ktime_get_ns();
+	e = reasm_entry(map, zmap, srcmap, &k, now, tclass, timed_out);
 	if (!e)
 		return REASM_LIMIT;
 	if (!reasm_take(skb, e, kind, off, len, more, doff, hoff, hlen, nexthdr, &res))
 		return res;
 	rc = reasm_build(skb, e, kind, osrc, us);
 	bpf_map_delete_elem(map, &k);
+	reasm_quota(srcmap, &k, now, -1);
 	return rc ? REASM_BROKEN : REASM_DONE;
 }
 

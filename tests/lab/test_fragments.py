@@ -93,6 +93,7 @@ def test_outer_fragments_from_the_br(lab):
     """A 1500-byte datagram from the internet in a tunnel packet that a BR cut
     into two IPv6 fragments, the last sent first: h1 gets it whole."""
     st = lab.status("ce1")
+    assert st["interfaces"]["wan"]["tc_ingress"] == "mape_defrag", st["interfaces"]["wan"]
     isp_mac = neigh_mac(lab, "br", via(lab, "br", lab.CE1_PREFIX), "v6")
     waiter = lab.popen("h1", PY, os.path.join(TOOLS, "udp_big.py"), "await", lab.WEB,
                        lab.ECHO_PORT, "--bind", "40131", "--want", "1472")

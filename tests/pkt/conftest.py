@@ -473,7 +473,7 @@ class CE:
         sh("conntrack", "-F", check=False)
         # and the next-hop cache, so that each test sees the FIB as it is now
         for name in ("mape_out", "mape_in", "mape_bind", "mape_adf", "mape_frag", "mape_nh",
-                     "mape_pmtu", "mape_reasm", "mape_hosts"):
+                     "mape_pmtu", "mape_reasm", "mape_reasm_src", "mape_hosts"):
             self.map(name).clear()
         ports = self.map("mape_ports")
         zero = bytes(MapePort._size_)

@@ -245,3 +245,34 @@ def test_ipv4_fragments_from_another_sender_steer_nothing(ce):
     [(v, _)] = send_all(ce, [fake[0]])
     assert v == TC_ACT_SHOT
     assert ce.ctr_delta(before) == {"in_reasm": 1, "reasm_done": 1, "drop_spoofed": 1}
+
+
+def test_reassembly_quota_per_sender(ce):
+    """One internet host cannot fill the table: it may have 16 datagrams in
+    reassembly at a time (drop_frag_limit beyond); another host still can."""
+    ext = open_session(ce, "udp", 40000)
+
+    def later(src, ip_id):
+        inner = IP(src=src, dst=IPV4, ttl=64, id=ip_id) / UDP(sport=53, dport=ext) / (b"q" * 2000)
+        return inner_frags(ce, inner, 1000)[1]
+    before = ce.counters()
+    res = send_all(ce, [later(REMOTE, 0x100 + i) for i in range(17)])
+    assert [v for v, _ in res] == [TC_ACT_SHOT] * 17
+    assert ce.ctr_delta(before) == {"in_reasm": 17, "in_frag_held": 16, "drop_frag_limit": 1}
+    before = ce.counters()
+    send_all(ce, [later("198.51.100.77", 0x300)])
+    assert ce.ctr_delta(before) == {"in_reasm": 1, "in_frag_held": 1}
+
+
+def test_first_fragment_decision_ages_out(ce):
+    """A first fragment's decision is followed for 30 s (RFC 791's timer):
+    a later fragment after that waits for a first again (the reassembly)."""
+    ext = open_session(ce, "udp", 40000)
+    frags = inner_frags(ce, reply(ext, 2000), 1000)
+    v, _ = ce.run_wan(frags[0])
+    assert v == bpfsys.XDP_REDIRECT
+    m = ce.map("mape_frag")
+    [(k, val)] = list(m.items())
+    ns = struct.unpack_from("=Q", val, 16)[0]
+    m.update(k, val[:16] + struct.pack("=Q", ns - 31 * 10**9) + val[24:])
+    through_wan(ce, frags[1])
