@@ -243,6 +243,36 @@ void mape_tun_peer_name(const char *tun, char *buf)
 	snprintf(buf, IFNAMSIZ, "%s-p", tun);
 }
 
+int mape_map_walk(int fd, size_t key_size, void *vbuf, mape_walk_cb cb, void *arg)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	__u8 key[64], next[64];
+	unsigned long limit;
+	int more, ret = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	limit = bpf_obj_get_info_by_fd(fd, &info, &len) ? 1UL << 24 :
+							   2UL * info.max_entries + 16;
+	more = !bpf_map_get_next_key(fd, NULL, next);
+	if (!more && errno != ENOENT)
+		return -errno;
+	while (more && limit--) {
+		memcpy(key, next, key_size);
+		more = !bpf_map_get_next_key(fd, key, next);
+		if (!more && errno != ENOENT)
+			ret = -errno;
+		if (vbuf && bpf_map_lookup_elem(fd, key, vbuf))
+			continue;	/* gone meanwhile */
+		if (!ret)
+			ret = cb(key, vbuf, arg);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
 /*
  * Delete every key of a hash map (none may carry a bpf_timer: see
  * docs/design.md). A key another context deleted meanwhile (ENOENT) is no

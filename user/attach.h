@@ -25,6 +25,16 @@ int mape_check_iface(const char *name, const char *opt, char *err);
 int mape_make_tunnel(const char *tun, unsigned long mtu, int ipv6_in, char *err);
 void mape_tun_peer_name(const char *tun, char *buf);
 int mape_map_clear(int fd, size_t key_size);
+/*
+ * Every entry of a map: cb(key, value, arg), value read into vbuf (NULL:
+ * keys only; an entry gone before its value was read is skipped). The next
+ * key is fetched before cb runs, so cb may delete the key it is given.
+ * Bounded (a walk restarts when entries are deleted under it): twice the
+ * map's size. Returns cb's first non-zero result, -errno when the walk
+ * failed, or 0.
+ */
+typedef int (*mape_walk_cb)(const void *key, const void *value, void *arg);
+int mape_map_walk(int fd, size_t key_size, void *vbuf, mape_walk_cb cb, void *arg);
 void mape_unpin_dir(const char *dir);
 
 #endif

@@ -21,6 +21,7 @@
 #include "cmd.h"
 #include "pin.h"
 #include "fwd.h"
+#include "attach.h"
 
 enum { SHOW_PIN_DIR = 0x200, SHOW_JSON, SHOW_ALL, SHOW_PROTO };
 
@@ -356,24 +357,16 @@ static __u64 now_ns(void)
 }
 
 /*
- * Walk a pinned map: cb(key, value, arg) for every entry (value NULL when
- * vsize is 0: keys only). Entries deleted under us restart the kernel's
- * walk, so it is bounded to twice the map's size. A callback returning
- * non-zero stops the walk with that result.
+ * Walk a pinned map by name (mape_map_walk): its sizes checked first, the
+ * values read when lookup is set.
  */
-typedef int (*map_walk_cb)(const void *key, const void *value, void *arg);
-
 static int map_walk(const char *dir, const char *name, __u32 key_size, __u32 value_size,
-		    int lookup, map_walk_cb cb, void *arg, char *err)
+		    int lookup, mape_walk_cb cb, void *arg, char *err)
 {
-	__u8 key[64], next[64];
-	__u32 max, limit;
-	void *prev = NULL, *val = NULL;
-	int fd, ret = 0;
+	void *val = NULL;
+	int fd, ret;
 
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	fd = map_open(dir, name, key_size, value_size, &max, err);
+	fd = map_open(dir, name, key_size, value_size, NULL, err);
 	if (fd < 0)
 		return fd;
 	if (lookup && !(val = malloc(value_size))) {
@@ -381,22 +374,9 @@ static int map_walk(const char *dir, const char *name, __u32 key_size, __u32 val
 		snprintf(err, MAPE_ERRLEN, "out of memory");
 		return -ENOMEM;
 	}
-	limit = max * 2 + 16;
-	for (__u32 n = 0; n < limit && !ret; n++) {
-		if (bpf_map_get_next_key(fd, prev, next)) {
-			if (errno != ENOENT) {
-				ret = -errno;
-				snprintf(err, MAPE_ERRLEN, "cannot walk %s/%s: %s", dir, name,
-					 strerror(errno));
-			}
-			break;
-		}
-		memcpy(key, next, key_size);
-		prev = key;
-		if (lookup && bpf_map_lookup_elem(fd, key, val))
-			continue;	/* gone meanwhile */
-		ret = cb(key, val, arg);
-	}
+	ret = mape_map_walk(fd, key_size, val, cb, arg);
+	if (ret < 0)
+		snprintf(err, MAPE_ERRLEN, "cannot walk %s/%s: %s", dir, name, strerror(-ret));
 	free(val);
 	close(fd);
 	return ret;
@@ -890,61 +870,51 @@ static int sess_cmp(const void *pa, const void *pb)
 }
 
 /* Every entry of mape_out (of one protocol when proto != 0), sorted. */
+/* read_sessions' accumulator (a map_walk callback's). */
+struct sess_acc {
+	struct sess *v;
+	size_t n, cap;
+	int proto;
+};
+
+static int sess_add(const void *key, const void *value, void *arg)
+{
+	const struct mape_out_key *k = key;
+	struct sess_acc *a = arg;
+
+	if (a->proto && k->proto != a->proto)
+		return 0;
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 256;
+		struct sess *nv = realloc(a->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		a->v = nv;
+		a->cap = ncap;
+	}
+	a->v[a->n].key = *k;
+	memcpy(&a->v[a->n].val, value, sizeof(a->v[a->n].val));
+	a->n++;
+	return 0;
+}
+
 static int read_sessions(const char *dir, int proto, struct sess **out, size_t *n_out,
 			 char *err)
 {
-	struct mape_out_key key, next;
-	struct sess *v = NULL;
-	size_t n = 0, cap = 0;
-	__u32 max, limit;
-	void *prev = NULL;
-	int fd, ret = 0;
+	struct sess_acc acc = { .proto = proto };
+	struct sess *v;
+	size_t n;
+	int ret;
 
-	fd = map_open(dir, "mape_out", sizeof(key), sizeof(struct mape_session), &max, err);
-	if (fd < 0)
-		return fd;
-	limit = max * 2 + 16;
-	for (__u32 i = 0; i < limit; i++) {
-		if (bpf_map_get_next_key(fd, prev, &next)) {
-			if (errno != ENOENT) {
-				ret = -errno;
-				snprintf(err, MAPE_ERRLEN, "cannot walk %s/mape_out: %s", dir,
-					 strerror(errno));
-			}
-			break;
-		}
-		key = next;
-		prev = &key;
-		if (proto && key.proto != proto)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct sess *nv = realloc(v, ncap * sizeof(*v));
-
-			if (!nv) {
-				ret = -ENOMEM;
-				snprintf(err, MAPE_ERRLEN, "out of memory");
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		v[n].key = key;
-		if (bpf_map_lookup_elem(fd, &key, &v[n].val)) {
-			if (errno == ENOENT)	/* expired meanwhile */
-				continue;
-			ret = -errno;
-			snprintf(err, MAPE_ERRLEN, "cannot read %s/mape_out: %s", dir,
-				 strerror(errno));
-			break;
-		}
-		n++;
-	}
-	close(fd);
+	ret = map_walk(dir, "mape_out", sizeof(struct mape_out_key), sizeof(struct mape_session),
+		       1, sess_add, &acc, err);
 	if (ret) {
-		free(v);
+		free(acc.v);
 		return ret;
 	}
+	v = acc.v;
+	n = acc.n;
 	if (n) {
 		size_t j = 1;
 

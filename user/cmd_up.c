@@ -344,13 +344,35 @@ static __u32 xmit_targets(const struct up_opts *o)
 	return mask;
 }
 
+struct fmr_prune_arg {
+	int fd;
+	const struct mape_result *res;
+};
+
+/* Remove an FMR the new rules do not have. */
+static int fmr_prune(const void *key, const void *value, void *arg)
+{
+	const struct mape_fmr_key *k = key;
+	const struct fmr_prune_arg *a = arg;
+
+	(void)value;
+	for (size_t i = 0; i < a->res->n_fmrs; i++)
+		if (k->prefixlen == a->res->fmrs[i].ip4_len &&
+		    k->addr == htonl(a->res->fmrs[i].ipv4))
+			return 0;
+	if (bpf_map_delete_elem(a->fd, k) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /* Store the forwarding rules: new and changed ones first, then the others
  * removed, so that a rule kept across `up` is never missing. */
 static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *err)
 {
 	int fd = bpf_map__fd(skel->maps.mape_fmr);
-	struct mape_fmr_key k, next;
-	int more;
+	struct fmr_prune_arg fa = { .fd = fd, .res = res };
+	struct mape_fmr_key k;
+	int ret;
 
 	for (size_t i = 0; i < res->n_fmrs; i++) {
 		k = (struct mape_fmr_key){ .prefixlen = res->fmrs[i].ip4_len,
@@ -360,20 +382,10 @@ static int fill_fmrs(struct mape_ce *skel, const struct mape_result *res, char *
 			return -errno;
 		}
 	}
-	for (more = !bpf_map_get_next_key(fd, NULL, &next); more;) {
-		int keep = 0;
-
-		k = next;
-		more = !bpf_map_get_next_key(fd, &k, &next);
-		for (size_t i = 0; i < res->n_fmrs; i++)
-			keep |= k.prefixlen == res->fmrs[i].ip4_len &&
-				k.addr == htonl(res->fmrs[i].ipv4);
-		if (!keep && bpf_map_delete_elem(fd, &k) && errno != ENOENT) {
-			snprintf(err, MAPE_ERRLEN, "cannot remove an old FMR: %s", strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
+	ret = mape_map_walk(fd, sizeof(k), NULL, fmr_prune, &fa);
+	if (ret)
+		snprintf(err, MAPE_ERRLEN, "cannot remove an old FMR: %s", strerror(-ret));
+	return ret;
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include "fwd.h"
 #include "pin.h"
+#include "attach.h"
 #include "route.h"
 
 #define STATE_MAX_FILE (4 << 20)
@@ -711,24 +712,34 @@ static int want_src(const struct mape_fwd_set *set, const struct mape_fwd_src_ke
 	return 0;
 }
 
+struct prune_arg {
+	int fd;
+	const struct mape_fwd_set *set;
+	int (*want)(const struct mape_fwd_set *, const void *);
+};
+
+static int prune_one(const void *key, const void *value, void *arg)
+{
+	const struct prune_arg *a = arg;
+
+	(void)value;
+	if (!a->want(a->set, key) && bpf_map_delete_elem(a->fd, key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /* Delete every key of fd that want() refuses. */
 static int prune(int fd, size_t key_size, const struct mape_fwd_set *set,
 		 int (*want)(const struct mape_fwd_set *, const void *), const char *what,
 		 char *err)
 {
-	__u8 k[16], next[16];
-	int more;
+	struct prune_arg a = { .fd = fd, .set = set, .want = want };
+	int ret = mape_map_walk(fd, key_size, NULL, prune_one, &a);
 
-	for (more = !bpf_map_get_next_key(fd, NULL, next); more;) {
-		memcpy(k, next, key_size);
-		more = !bpf_map_get_next_key(fd, k, next);
-		if (!want(set, k) && bpf_map_delete_elem(fd, k) && errno != ENOENT) {
-			snprintf(err, MAPE_ERRLEN, "cannot remove an old %s entry: %s", what,
-				 strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
+	if (ret)
+		snprintf(err, MAPE_ERRLEN, "cannot remove an old %s entry: %s", what,
+			 strerror(-ret));
+	return ret;
 }
 
 static int put(int fd, const void *k, const void *v, const char *what, char *err)
@@ -804,35 +815,45 @@ int mape_fwd_sync(const struct mape_fwd_maps *m, const struct mape_fwd_set *set,
 
 /* ---- usage ---- */
 
+struct usage_arg {
+	const struct mape_fwd_set *set;
+	struct mape_fwd_use *use;
+};
+
+/* A session on a forward's ports: the forward's own, or an earlier one. */
+static int usage_one(const void *key, const void *value, void *arg)
+{
+	const struct mape_out_key *k = key;
+	const struct mape_session *s = value;
+	const struct usage_arg *a = arg;
+
+	for (size_t i = 0; i < a->set->n; i++) {
+		const struct mape_fwd_rule *r = &a->set->v[i];
+		unsigned int ext = ntohs(s->ext_port), ip = ntohs(k->int_port);
+		unsigned int pb = k->proto == IPPROTO_TCP ? MAPE_FWD_TCP :
+				  k->proto == IPPROTO_UDP ? MAPE_FWD_UDP : 0;
+
+		if (!(r->protos & pb) || ext < r->ext || ext > r->ext_last)
+			continue;
+		if (ntohl(k->int_addr) == r->host && ip == r->port + (ext - r->ext))
+			a->use[i].sessions++;
+		else
+			a->use[i].others++;
+	}
+	return 0;
+}
+
 int mape_fwd_usage(const char *pin_dir, const struct mape_fwd_set *set, struct mape_fwd_use *use,
 		   char *err)
 {
-	struct mape_out_key k, next;
+	struct usage_arg a = { .set = set, .use = use };
 	struct mape_session s;
-	int fd = mape_pin_open(pin_dir, "mape_out", err), more;
+	int fd = mape_pin_open(pin_dir, "mape_out", err);
 
 	memset(use, 0, set->n * sizeof(*use));
 	if (fd < 0)
 		return fd;
-	for (more = !bpf_map_get_next_key(fd, NULL, &next); more;) {
-		k = next;
-		more = !bpf_map_get_next_key(fd, &k, &next);
-		if (bpf_map_lookup_elem(fd, &k, &s))
-			continue;	/* ended meanwhile */
-		for (size_t i = 0; i < set->n; i++) {
-			const struct mape_fwd_rule *r = &set->v[i];
-			unsigned int ext = ntohs(s.ext_port), ip = ntohs(k.int_port);
-			unsigned int pb = k.proto == IPPROTO_TCP ? MAPE_FWD_TCP :
-					  k.proto == IPPROTO_UDP ? MAPE_FWD_UDP : 0;
-
-			if (!(r->protos & pb) || ext < r->ext || ext > r->ext_last)
-				continue;
-			if (ntohl(k.int_addr) == r->host && ip == r->port + (ext - r->ext))
-				use[i].sessions++;
-			else
-				use[i].others++;
-		}
-	}
+	mape_map_walk(fd, sizeof(struct mape_out_key), &s, usage_one, &a);
 	close(fd);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "fwd.h"
 #include "pin.h"
+#include "attach.h"
 
 #define M_CTR_NAME(id, name, help) name,
 static const char *const ctr_names[MAPE_CTR_MAX] = { MAPE_COUNTERS(M_CTR_NAME) };
@@ -62,23 +63,39 @@ static void head(struct buf *b, const char *name, const char *type, const char *
 	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static int count_proto(const void *key, const void *value, void *arg)
+{
+	const struct mape_out_key *k = key;
+	__u32 *per = arg;
+
+	(void)value;
+	per[k->proto == IPPROTO_TCP ? MAPE_P_TCP : k->proto == IPPROTO_UDP ? MAPE_P_UDP :
+									   MAPE_P_ICMP]++;
+	return 0;
+}
+
+static int host_line(const void *key, const void *value, void *arg)
+{
+	const struct mape_host *h = value;
+	char ip[16];
+
+	if (h->sessions) {
+		mape_fmt_ip4(ntohl(*(const __be32 *)key), ip, sizeof(ip));
+		put(arg, "mape_host_sessions{host=\"%s\"} %u\n", ip, h->sessions);
+	}
+	return 0;
+}
+
 /* Sessions per protocol, and per LAN host (mape_hosts). */
 static void sessions(struct buf *b, const char *dir, const struct mape_config *cfg)
 {
-	char err[MAPE_ERRLEN], ip[16];
-	struct mape_out_key k, next;
+	char err[MAPE_ERRLEN];
 	__u32 per[MAPE_P_NUM] = { 0 };
-	__be32 hk, hn;
 	struct mape_host h;
-	int fd = mape_pin_open(dir, "mape_out", err), more;
+	int fd = mape_pin_open(dir, "mape_out", err);
 
 	if (fd >= 0) {
-		for (more = !bpf_map_get_next_key(fd, NULL, &next); more;) {
-			k = next;
-			more = !bpf_map_get_next_key(fd, &k, &next);
-			per[k.proto == IPPROTO_TCP ? MAPE_P_TCP : k.proto == IPPROTO_UDP ? MAPE_P_UDP :
-										     MAPE_P_ICMP]++;
-		}
+		mape_map_walk(fd, sizeof(struct mape_out_key), NULL, count_proto, per);
 		close(fd);
 	}
 	head(b, "mape_sessions", "gauge", "NAPT sessions, per protocol");
@@ -90,14 +107,7 @@ static void sessions(struct buf *b, const char *dir, const struct mape_config *c
 	fd = mape_pin_open(dir, "mape_hosts", err);
 	if (fd < 0)
 		return;
-	for (more = !bpf_map_get_next_key(fd, NULL, &hn); more;) {
-		hk = hn;
-		more = !bpf_map_get_next_key(fd, &hk, &hn);
-		if (bpf_map_lookup_elem(fd, &hk, &h) || !h.sessions)
-			continue;
-		mape_fmt_ip4(ntohl(hk), ip, sizeof(ip));
-		put(b, "mape_host_sessions{host=\"%s\"} %u\n", ip, h.sessions);
-	}
+	mape_map_walk(fd, sizeof(__be32), &h, host_line, b);
 	close(fd);
 }
 
