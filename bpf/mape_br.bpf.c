@@ -351,10 +351,13 @@ static __noinline int br6_tc(struct __sk_buff *skb, __u32 *v)
  */
 static __noinline int br_ptb(struct xdp_md *ctx)
 {
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg;
 	struct ptb t = {};
 	__u8 want[16] __attribute__((aligned(8)));
 
+	if (!ptb_candidate(ctx))
+		return 0;
+	cfg = br_cfg();
 	if (!cfg || !ptb_parse(ctx, cfg->br_addr, &t) || t.mtu >= (__u32)cfg->mtu + IPV6_HLEN)
 		return 0;
 	if (br_ce_addr(cfg, t.daddr, t.dport, want) || !ip6_eq(want, t.peer))
@@ -377,13 +380,15 @@ static __noinline int br6_ptb(struct xdp_md *ctx, __u32 *v)
 SEC("xdp")
 int mape_br6(struct xdp_md *ctx)
 {
-	__u32 len = xdp_len(ctx), v = MAPE_BR_DROP_ENCAP;
-	int act = br_ptb(ctx);
+	__u32 len = xdp_len(ctx), v;
+	int act = br6(ctx, &v), ptb;
 
-	if (act)
-		act = act > 0 ? br6_ptb(ctx, &v) : XDP_DROP;
-	else
-		act = br6(ctx, &v);
+	/* not a tunnel packet: a Packet Too Big about one is relayed (pmtu.h);
+	 * tunnel packets, the hot path, never pay for this */
+	if (act == XDP_PASS && v == MAPE_BR_PASS_NOT_OURS && (ptb = br_ptb(ctx))) {
+		v = MAPE_BR_DROP_ENCAP;
+		act = ptb > 0 ? br6_ptb(ctx, &v) : XDP_DROP;
+	}
 	br_count(v, len);
 	return act;
 }
@@ -405,30 +410,16 @@ static __noinline int br_reasm_in(struct __sk_buff *skb, __u32 *v)
 			 &timed_out);
 	if (timed_out)
 		br_count(MAPE_BR_REASM_TIMEOUT, 0);
-	switch (res) {
-	case REASM_NOT_OURS:
+	if (res == REASM_NOT_OURS)
 		return TC_ACT_OK;
-	case REASM_DONE:
+	if (res == REASM_DONE) {
 		br_count(MAPE_BR_REASM_DONE, 0);
 		return BR_REASM;
-	case REASM_HELD:
-		*v = MAPE_BR_FRAG_HELD;
-		break;
-	case REASM_DUP:
-		*v = MAPE_BR_DROP_FRAG_DUP;
-		break;
-	case REASM_OVERLAP:
-		*v = MAPE_BR_DROP_FRAG_OVERLAP;
-		break;
-	case REASM_TRUNC:
-		*v = MAPE_BR_DROP_TRUNCATED;
-		break;
-	case REASM_BROKEN:
-		*v = MAPE_BR_DROP_ENCAP;
-		break;
-	default:
-		*v = MAPE_BR_DROP_FRAG_LIMIT;
 	}
+	*v = reasm_counter(res, &(const struct reasm_counters){
+		.held = MAPE_BR_FRAG_HELD, .dup = MAPE_BR_DROP_FRAG_DUP,
+		.overlap = MAPE_BR_DROP_FRAG_OVERLAP, .limit = MAPE_BR_DROP_FRAG_LIMIT,
+		.trunc = MAPE_BR_DROP_TRUNCATED, .broken = MAPE_BR_DROP_ENCAP });
 	return TC_ACT_SHOT;
 }
 

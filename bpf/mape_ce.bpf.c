@@ -697,11 +697,14 @@ static __noinline int wan_in_tc(struct __sk_buff *skb, struct walk *w, __u32 *v)
  */
 static __noinline int wan_ptb(struct xdp_md *ctx)
 {
-	struct mape_config *cfg = get_cfg();
+	struct mape_config *cfg;
 	struct mape_in_key ik;
 	struct ptb t = {};
 	__u8 want[16] __attribute__((aligned(8)));
 
+	if (!ptb_candidate(ctx))
+		return 0;
+	cfg = get_cfg();
 	if (!cfg || !ptb_parse(ctx, cfg->ce_addr, &t) || t.saddr != cfg->ipv4)
 		return 0;
 	outer_dst(cfg, t.daddr, t.dport, want);
@@ -720,15 +723,18 @@ SEC("xdp")
 int mape_wan(struct xdp_md *ctx)
 {
 	struct walk w = {};
-	__u32 len = xdp_len(ctx), v = MAPE_CTR_DROP_ENCAP;
-	int act = wan_ptb(ctx);
+	__u32 len = xdp_len(ctx), v;
+	int act = wan_in(ctx, &w, &v), ptb;
 
-	if (act < 0) {
-		count(v, len);
-		return XDP_DROP;
+	/* not a tunnel packet: it may be a Packet Too Big about one, which
+	 * becomes an ICMPv4 error for the walk (pmtu.h); tunnel packets, the
+	 * hot path, never pay for this */
+	if (act == XDP_PASS && v == MAPE_CTR_PASS_NOT_OURS && (ptb = wan_ptb(ctx))) {
+		w.ptb = 1;
+		act = ptb < 0 ? XDP_DROP : wan_in(ctx, &w, &v);
+		if (ptb < 0)
+			v = MAPE_CTR_DROP_ENCAP;
 	}
-	w.ptb = act;
-	act = wan_in(ctx, &w, &v);
 	if (act == ACT_REASM) {	/* the TC program on the WAN's ingress (reasm.h) */
 		v = MAPE_CTR_IN_REASM;
 		act = XDP_PASS;
@@ -773,30 +779,16 @@ static __noinline int reasm_in(struct __sk_buff *skb, __u32 *v)
 	res = reasm_core(skb, cfg->ce_addr, &mape_reasm, &mape_reasm0, &mape_reasm_src, &timed_out);
 	if (timed_out)
 		count(MAPE_CTR_EV_REASM_TIMEOUT, 0);
-	switch (res) {
-	case REASM_NOT_OURS:
+	if (res == REASM_NOT_OURS)
 		return TC_ACT_OK;
-	case REASM_DONE:
+	if (res == REASM_DONE) {
 		count(MAPE_CTR_EV_REASM_DONE, 0);
 		return DEFRAG_WALK;
-	case REASM_HELD:
-		*v = MAPE_CTR_IN_FRAG_HELD;
-		break;
-	case REASM_DUP:
-		*v = MAPE_CTR_DROP_FRAG_DUP;
-		break;
-	case REASM_OVERLAP:
-		*v = MAPE_CTR_DROP_FRAG_OVERLAP;
-		break;
-	case REASM_TRUNC:
-		*v = MAPE_CTR_DROP_TRUNCATED;
-		break;
-	case REASM_BROKEN:
-		*v = MAPE_CTR_DROP_ENCAP;
-		break;
-	default:
-		*v = MAPE_CTR_DROP_FRAG_LIMIT;
 	}
+	*v = reasm_counter(res, &(const struct reasm_counters){
+		.held = MAPE_CTR_IN_FRAG_HELD, .dup = MAPE_CTR_DROP_FRAG_DUP,
+		.overlap = MAPE_CTR_DROP_FRAG_OVERLAP, .limit = MAPE_CTR_DROP_FRAG_LIMIT,
+		.trunc = MAPE_CTR_DROP_TRUNCATED, .broken = MAPE_CTR_DROP_ENCAP });
 	return TC_ACT_SHOT;
 }
 

@@ -36,6 +36,20 @@ struct ptb {
 	__u8 proto;
 };
 
+/* A frame that may be an ICMPv6 Packet Too Big: looked at before anything
+ * else is read (the configuration), as every IPv6 packet that is not a
+ * tunnel packet of ours comes by. */
+static __always_inline int ptb_candidate(struct xdp_md *ctx)
+{
+	void *data = ctx_data(ctx, CTX_XDP), *end = ctx_end(ctx, CTX_XDP);
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	__u8 *icmp6 = data + ETH_HLEN + IPV6_HLEN;
+
+	return PKT_OK(data, ETH_HLEN + IPV6_HLEN + 1, end) &&
+	       ((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_IPV6) &&
+	       ip6->nexthdr == NEXTHDR_ICMP6 && icmp6[0] == ICMPV6_PTB;
+}
+
 /*
  * 1 when the frame is an ICMPv6 Packet Too Big to `us` quoting a tunnel
  * packet from `us` (IPv6 without extension headers, then IPv4 with a

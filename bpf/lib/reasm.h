@@ -40,6 +40,11 @@
 #include "ip6.h"
 #include "icmp4.h"
 
+/* A program's counters for the results that end a frame (held or dropped). */
+struct reasm_counters {
+	__u32 held, dup, overlap, limit, trunc, broken;
+};
+
 /* What became of a frame (reasm_core). */
 enum reasm_res {
 	REASM_NOT_OURS,		/* passed: not a fragment of ours */
@@ -51,6 +56,16 @@ enum reasm_res {
 	REASM_TRUNC,		/* shorter than its headers say */
 	REASM_BROKEN,		/* the skb could not be rebuilt */
 };
+
+static __always_inline __u32 reasm_counter(int res, const struct reasm_counters *c)
+{
+	return res == REASM_HELD    ? c->held :
+	       res == REASM_DUP     ? c->dup :
+	       res == REASM_OVERLAP ? c->overlap :
+	       res == REASM_TRUNC   ? c->trunc :
+	       res == REASM_BROKEN  ? c->broken :
+				      c->limit;
+}
 
 static __always_inline void reasm_key_v4(struct mape_reasm_key *k, const __u8 *peer,
 					 const struct pkt4 *p)
