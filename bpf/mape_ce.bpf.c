@@ -37,11 +37,13 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Refresh a session for an outbound packet (RFC 4787 REQ-6: outbound refreshes).
  * The coarse clock (same CLOCK_MONOTONIC, tick resolution) is cheaper per
- * packet and plenty for timeouts counted in seconds. */
+ * packet and plenty for timeouts counted in seconds; it changes once per
+ * tick, so the stamp is written only then. */
 static __always_inline void sess_out_touch(const struct mape_config *cfg, struct mape_session *s,
 					   const struct pkt4 *p, __u64 now)
 {
-	s->last_ns = now;
+	if (s->last_ns != now)
+		s->last_ns = now;
 	s->pkts_out++;
 	if (p->proto == IPPROTO_TCP)
 		nat_tcp_state(cfg, s, p->tcp_flags, 1);
@@ -135,7 +137,7 @@ static __noinline int lan_est(struct xdp_md *ctx, const struct mape_config *cfg,
 		count(MAPE_CTR_EV_TO_KERNEL_MTU, 0);	/* mape_tun tells the host */
 		return XDP_PASS;
 	}
-	nh = nh_get(ctx, cfg, &nk, 1, 0, &rc);
+	nh = nh_get(ctx, cfg, &nk, 1, 0, now, &rc);
 	if (!nh) {
 		count(MAPE_CTR_EV_TO_KERNEL_NEIGH, 0);
 		return XDP_PASS;
@@ -239,7 +241,7 @@ static __noinline int wan_deliver(struct xdp_md *ctx, __be32 int_addr, int slow,
 	}
 	/* the LAN side is assumed to take the tunnel MTU (it is ≤ WAN − 40) */
 	nh_key4(&nk, int_addr);
-	nh = nh_get(ctx, cfg, &nk, 0, p.saddr, &rc);
+	nh = nh_get(ctx, cfg, &nk, 0, p.saddr, bpf_ktime_get_coarse_ns(), &rc);
 	if (!nh) {
 		count(rc == BPF_FIB_LKUP_RET_NO_NEIGH ? MAPE_CTR_EV_TO_KERNEL_NEIGH :
 							MAPE_CTR_EV_TO_KERNEL_LOCAL, 0);
@@ -632,7 +634,8 @@ static __always_inline int wan_walk(void *ctx, const int xdp, struct walk *w, __
 	if (s && !p.icmp_err) {	/* an ICMP error never refreshes (RFC 5508) */
 		s->pkts_in++;
 		if (proto == IPPROTO_TCP) {
-			s->last_ns = now;
+			if (s->last_ns != now)
+				s->last_ns = now;
 			nat_tcp_state(cfg, s, p.tcp_flags, 0);
 		}
 	}

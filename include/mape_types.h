@@ -344,22 +344,32 @@ struct mape_reasm {
 
 /*
  * mape_nh: next-hop cache of the XDP fast paths, so that an established
- * flow does not pay a FIB lookup per packet. Key: an IPv6 address (outer
- * destination) or an IPv4-mapped one (::ffff:a.b.c.d, a LAN host); an
- * entry is trusted for MAPE_NH_TTL_NS, then looked up again.
+ * flow does not pay a FIB lookup per packet. A per-CPU array used as a
+ * direct-mapped cache: the slot of an address is a multiplicative hash of
+ * it, and the slot holds the address it answers for. An address is the
+ * outer IPv6 destination or an IPv4-mapped one (::ffff:a.b.c.d, a LAN
+ * host). An answer is trusted for MAPE_NH_TTL_NS, then asked again. Two
+ * addresses sharing a slot cost a FIB lookup each time they alternate;
+ * an array lookup costs far less than a hash table's (docs/performance.md).
  */
 #define MAPE_NH_TTL_NS 1000000000ULL
-#define MAPE_NH_ENTRIES 4096
+#define MAPE_NH_SLOT_BITS 10
+#define MAPE_NH_ENTRIES (1u << MAPE_NH_SLOT_BITS)
 
 struct mape_nh_key {
 	__u8 addr[16];
-};
+} __attribute__((aligned(4)));
 
 struct mape_nh {
-	__u64 ns;		/* when the FIB said so */
+	__u64 ns;		/* when the FIB said so; 0: empty */
 	__u32 ifindex;
 	__u8 dmac[6];
 	__u8 smac[6];
+};
+
+struct mape_nh_slot {
+	struct mape_nh_key key;	/* the address this slot answers for */
+	struct mape_nh nh;
 };
 
 /*

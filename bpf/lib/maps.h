@@ -180,12 +180,12 @@ struct {
 	__type(value, struct mape_pmtu);
 } mape_pmtu SEC(".maps");
 
-/* Next hops of the fast paths (a cache: LRU). */
+/* Next hops of the fast paths: a direct-mapped cache per CPU (nh.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MAPE_NH_ENTRIES);
-	__type(key, struct mape_nh_key);
-	__type(value, struct mape_nh);
+	__type(key, __u32);
+	__type(value, struct mape_nh_slot);
 } mape_nh SEC(".maps");
 
 /* Counters, per CPU, indexed by enum mape_counter. */

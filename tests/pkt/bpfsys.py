@@ -298,8 +298,17 @@ class Map:
                 yield k, v
 
     def clear(self):
-        """Delete every key (hash-like maps only); returns how many."""
+        """Delete every key; arrays (whose keys cannot go) get every nonzero
+        value zeroed instead. Returns how many entries it cleared."""
         n = 0
+        if self.type in (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY):
+            for i in range(self.max_entries):
+                k = struct.pack("=I", i)
+                v = self._raw_lookup(k)
+                if v is not None and any(v):
+                    self.update(k, bytes(len(v)))
+                    n += 1
+            return n
         for k in self.keys():
             n += bool(self.delete(k))
         return n
