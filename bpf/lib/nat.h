@@ -193,23 +193,40 @@ static __always_inline void nat_release(const struct mape_out_key *k, __be16 ext
 		bpf_map_delete_elem(&mape_adf, &ak);
 }
 
-/* Timer callback: re-arm while active, else release and delete (last). */
-static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s)
+/* What is left of a session's life in ns (0: over): its idle timeout, or
+ * none at all once `up` moved to another epoch (*stale set). */
+static __always_inline __u64 sess_left(const struct mape_session *s, int *stale)
 {
 	struct mape_config *cfg = get_cfg();
-	__u64 now = bpf_ktime_get_ns(), idle = now - s->last_ns;
+	__u64 now = bpf_ktime_get_ns(), idle = now > s->last_ns ? now - s->last_ns : 0;
 	__u64 to = (__u64)s->timeout * NSEC_PER_SEC;
-	int stale = cfg && cfg->epoch != s->epoch;
 
-	if (idle < to && !stale) {
-		bpf_timer_start(&s->timer, to - idle, 0);
-		return 0;
-	}
+	*stale = cfg && cfg->epoch != s->epoch;
+	return idle < to && !*stale ? to - idle : 0;
+}
+
+/* End a session: release its port, binding, filter entry and host share,
+ * and delete it (last: that frees s). */
+static __always_inline void sess_finish(void *map, struct mape_out_key *k, struct mape_session *s,
+					int stale)
+{
 	nat_release(k, s->ext_port);
 	host_add(k->int_addr, HOST_SESSIONS, -1);
 	count(stale ? MAPE_CTR_EV_STALE_ENDED : MAPE_CTR_EV_EXPIRED, 0);
 	sess_log(k, s, MAPE_EV_END, stale);
-	bpf_map_delete_elem(map, k);	/* frees s: nothing may follow */
+	bpf_map_delete_elem(map, k);
+}
+
+/* Timer callback: re-arm while active, else end the session. */
+static int sess_expire(void *map, struct mape_out_key *k, struct mape_session *s)
+{
+	int stale;
+	__u64 left = sess_left(s, &stale);
+
+	if (left)
+		bpf_timer_start(&s->timer, left, 0);
+	else
+		sess_finish(map, k, s, stale);
 	return 0;
 }
 
@@ -256,9 +273,17 @@ struct sweep {
 static long sweep_one(struct bpf_map *map, struct mape_out_key *k, struct mape_session *s,
 		      struct sweep *st)
 {
-	if ((s->flags & MAPE_SESS_NO_TIMER) && sess_arm(s))
-		st->j->unarmed++;
-	else if (s->epoch != st->epoch) {
+	int stale;
+
+	/* a session the kernel cannot give a timer (its allocator may refuse
+	 * for as long as its slab has nothing free) is expired by the sweep:
+	 * the janitor comes back each second while there are such sessions */
+	if ((s->flags & MAPE_SESS_NO_TIMER) && sess_arm(s)) {
+		if (sess_left(s, &stale))
+			st->j->unarmed++;
+		else
+			sess_finish(map, k, s, stale);
+	} else if (s->epoch != st->epoch) {
 		sess_end_now(s);
 		st->j->found++;
 	}
@@ -450,16 +475,18 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 			pt->shared = 1;
 		}
 	}
-	b = bpf_map_lookup_elem(&mape_bind, &bk);
-	if (!b)
-		bpf_map_update_elem(&mape_bind, &bk, &nb, BPF_NOEXIST);
-	else if (b->ext_port == ext)
-		__sync_fetch_and_add(&b->sessions, 1);
-	n = bpf_map_lookup_elem(&mape_adf, &ak);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&mape_adf, &ak, &one, BPF_NOEXIST);
+	/* a new flow's entries are usually new: insert first, and look up
+	 * only when one exists (one hash operation less per new session) */
+	if (bpf_map_update_elem(&mape_bind, &bk, &nb, BPF_NOEXIST)) {
+		b = bpf_map_lookup_elem(&mape_bind, &bk);
+		if (b && b->ext_port == ext)
+			__sync_fetch_and_add(&b->sessions, 1);
+	}
+	if (bpf_map_update_elem(&mape_adf, &ak, &one, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(&mape_adf, &ak);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+	}
 }
 
 /*
