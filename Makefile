@@ -57,7 +57,7 @@ HDRS      := $(wildcard include/*.h user/*.h bpf/lib/*.h)
 # A target whose recipe fails leaves no half-written output behind.
 .DELETE_ON_ERROR:
 
-.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench deb test-deb fuzz fuzz-pkt soak
+.PHONY: all clean test test-unit test-cli test-pkt test-lab test-vm test-san install demo bench profile deb test-deb fuzz fuzz-pkt soak
 all: $(BUILD)/mapectl $(BPF_OBJS) $(BUILD)/trafgen
 
 $(BUILD) $(BUILD)/user $(BUILD)/unit:
@@ -184,6 +184,10 @@ demo: all
 # Benchmarks: short variant (< 3 min); BENCH_ARGS=--long for the longer one.
 bench: all
 	$(Q)$(PYTHON) tools/bench/bench.py $(BENCH_ARGS)
+
+# where the program time goes (perf, BPF JIT symbols); docs/performance.md
+profile: all
+	$(Q)$(PYTHON) tools/bench/profile.py $(PROFILE_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/mape \

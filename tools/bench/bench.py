@@ -362,6 +362,118 @@ def memlock_per_session():
     return {"per_map": per, "out_plus_in": per["mape_out"] + per["mape_in"], "all_four": total}
 
 
+
+# ------------------------------------------------------------------ live program cost
+
+def prog_stats(name):
+    """(run_time_ns, run_cnt) summed over the loaded programs called name:
+    the kernel's own accounting, on while kernel.bpf_stats_enabled is 1."""
+    t = c = 0
+    for p in json.loads(sh(["bpftool", "-j", "prog", "show"], capture=True)):
+        if p.get("name") == name:
+            t += p.get("run_time_ns", 0)
+            c += p.get("run_cnt", 0)
+    return t, c
+
+
+def live_cost(names, runs, seconds):
+    """Program time per packet while the rig forwards: for each of names,
+    the kernel's run_time_ns / run_cnt over each run (one clock pair per
+    run, paid by every program alike). No test harness, no timer overhead
+    of single test runs: the packets are the generator's."""
+    out = {n: [] for n in names}
+    sh(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"])
+    try:
+        for _ in range(runs):
+            before = {n: prog_stats(n) for n in names}
+            measure(seconds)
+            for n in names:
+                t, c = prog_stats(n)
+                out[n].append((t - before[n][0]) / max(1, c - before[n][1]))
+    finally:
+        sh(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"])
+    return {n: stats(xs) for n, xs in out.items()}
+
+
+# ------------------------------------------------------------------ memory
+
+def meminfo():
+    d = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            d[k] = int(v.split()[0]) * 1024
+    return d
+
+
+def slabinfo():
+    d = {}
+    with open("/proc/slabinfo") as f:
+        for line in f.readlines()[2:]:
+            w = line.split()
+            d[w[0]] = int(w[1]) * int(w[3])   # active objects x object size
+    return d
+
+
+def udp_frame(smac, dmac, src, dst, sport, dport):
+    """Ethernet + IPv4 (checksummed) + UDP (no checksum) + 18 bytes, by hand:
+    scapy would cost more than the program for 100k packets."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + 18, 0, 0x4000, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    c = sum(struct.unpack("!10H", ip))
+    c = (c & 0xffff) + (c >> 16)
+    c = (c & 0xffff) + (c >> 16)
+    ip = ip[:10] + struct.pack("!H", ~c & 0xffff) + ip[12:]
+    return dmac + smac + b"\x08\x00" + ip + struct.pack("!HHHH", sport, dport, 26, 0) + b"x" * 18
+
+
+def session_memory(n):
+    """Kernel memory per live session, everything included: a CE with tables
+    for 2^17 sessions, n sessions made by the TC program itself (each with
+    its timer, binding and filter entry, as a new flow from a new LAN
+    endpoint to a new remote makes them), and what the kernel allocated
+    meanwhile (/proc/meminfo: Slab, Percpu, VmallocUsed) added to the
+    maps' preallocated memory per entry."""
+    sh([MAPECTL, "down", "--pin-dir", PIN], "ce")
+    ce_up(["--max-sessions", str(1 << 17), "--max-sessions-per-host", "0"])
+    maps = {}
+    for m in ("mape_out", "mape_in", "mape_bind", "mape_adf"):
+        j = json.loads(sh(["bpftool", "-j", "map", "show", "pinned", os.path.join(PIN, m)],
+                          capture=True))
+        maps[m] = j["bytes_memlock"] / j["max_entries"]
+
+    def make():
+        tun = bpfsys.Prog(os.path.join(PIN, "mape_tun"))
+        ctx = bpfsys.skb_ctx(ifindex=socket.if_nametoindex("mape0"))
+        smac = bytes.fromhex(mac("gen", "g0").replace(":", ""))
+        dmac = bytes.fromhex(mac("ce", "lan0").replace(":", ""))
+        m0, s0 = meminfo(), slabinfo()
+        for i in range(n):
+            host = "192.168.1.%d" % (10 + i % 200)
+            rem = "203.0.113.%d" % (1 + (i // 200) % 250)
+            pkt = udp_frame(smac, dmac, host, rem, 20000 + i // 200, 1000 + i // 50000)
+            timed_run(tun.fd, pkt, ctx, 1)
+        # sessions whose timer could not be allocated at once get it from
+        # the janitor, a second later and again each second: wait for it
+        jan = bpfsys.Map(os.path.join(PIN, "mape_janitor"))
+        for _ in range(30):
+            time.sleep(0.5)
+            pending, _found, unarmed = struct.unpack_from("=3I", jan.lookup(0), 16)
+            if not pending and not unarmed:
+                break
+        jan.close()
+        return m0, s0, meminfo(), slabinfo()
+    m0, s0, m1, s1 = in_netns(P + "-ce", make)
+    made = sum(1 for _ in bpfsys.Map(os.path.join(PIN, "mape_out")).keys())
+    grew = {k: m1[k] - m0[k] for k in ("Slab", "Percpu", "VmallocUsed")}
+    caches = sorted(((s1.get(k, 0) - s0.get(k, 0), k) for k in s1), reverse=True)[:4]
+    dyn = sum(grew.values()) / made if made else None
+    return {"sessions": made, "map_bytes_per_entry": maps, "kernel_grew_bytes": grew,
+            "top_slab_caches": {k: v for v, k in caches},
+            "dynamic_per_session": dyn,
+            "per_session_out_in": maps["mape_out"] + maps["mape_in"] + (dyn or 0),
+            "per_session_all": sum(maps.values()) + (dyn or 0)}
+
 # ------------------------------------------------------------------ main
 
 def main():
@@ -372,6 +484,8 @@ def main():
                     help="single test runs per program-cost figure")
     ap.add_argument("--long", action="store_true", help="3 s per rate measurement")
     ap.add_argument("--no-lab", action="store_true", help="skip the iperf3 lab part")
+    ap.add_argument("--sessions", type=int, default=100000,
+                    help="live sessions made for the memory measurement")
     ap.add_argument("--out", default=os.path.join(BUILD, "bench.json"))
     a = ap.parse_args()
     if a.long:
@@ -387,10 +501,13 @@ def main():
         # (a) ceiling: a bare XDP redirect forwarder
         res["rate_bare_xdp_forwarder"] = with_forwarder(
             a.runs * (a.seconds + 2) + 5, lambda: rate_runs(a.runs, a.seconds))
+        res["live_cost_bare_ns"] = with_forwarder(
+            a.runs * (a.seconds + 3) + 5, lambda: live_cost(["bench_fwd"], a.runs, a.seconds))
         # (b) our XDP fast path
         ce_up()
         in_netns(P + "-ce", lambda: create_flow_sessions(FLOWS))
         res["rate_xdp_fast_path"] = rate_runs(a.runs, a.seconds)
+        res["live_cost_ns"] = live_cost(["mape_lan"], a.runs, a.seconds)
         res["program_cost_ns"] = in_netns(P + "-ce", lambda: prog_cost(a.runs, a.repeat))
         # scale: the same flows with 1k, 64k, 1M sessions in the table
         scale = {}
@@ -410,6 +527,7 @@ def main():
         # without an XDP program a veth takes redirected frames only with GRO on
         sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
         res["rate_tc_slow_path"] = rate_runs(a.runs, a.seconds)
+        res["session_memory"] = session_memory(a.sessions)
         # (d) Linux forwarding + nftables SNAT to a port range, no tunnel
         sh([MAPECTL, "down", "--pin-dir", PIN], "ce")
         sh(["ip", "addr", "add", "203.0.113.2/24", "dev", "wan0"], "ce")
@@ -525,9 +643,22 @@ def summarize(r):
     print("\nFast path vs sessions in the table")
     for n, v in r["scale_fast_path"].items():
         print("  %8s sessions  %s" % (n, fmt_rate(v)))
+    lc, lb = r["live_cost_ns"], r["live_cost_bare_ns"]["bench_fwd"]
+    print("\nProgram time per packet while forwarding (bpf_stats, median of %d)" % r["runs"])
+    print("  bench_fwd (bare forwarder)   %6.1f ns  [%5.1f .. %5.1f]" % (
+        lb["median"], lb["min"], lb["max"]))
+    for k, v in lc.items():
+        print("  %-28s %6.1f ns  [%5.1f .. %5.1f]  x%.2f bare" % (
+            k, v["median"], v["min"], v["max"], v["median"] / (lb["median"] or 1)))
     m = r["memory_bytes_per_session"]
-    print("\nKernel memory per session: %.0f bytes (mape_out + mape_in), at most %.0f with "
-          "bind and filter entries" % (m["out_plus_in"], m["all_four"]))
+    print("\nMap memory per entry (memlock / max entries): %.0f bytes (mape_out + mape_in), "
+          "%.0f with bind and filter entries" % (m["out_plus_in"], m["all_four"]))
+    sm = r["session_memory"]
+    print("Memory per live session, %d sessions made by the program: %.0f bytes allocated "
+          "beyond the maps (%s); %.0f in all (%.0f with bind and filter entries)" % (
+              sm["sessions"], sm["dynamic_per_session"] or 0,
+              ", ".join("%s %+d kB" % (k, v // 1024) for k, v in sm["kernel_grew_bytes"].items()),
+              sm["per_session_out_in"], sm["per_session_all"]))
     if r.get("new_sessions_per_second_cpu_bound"):
         print("New sessions through the TC slow path (program time only): %.0f per second" %
               r["new_sessions_per_second_cpu_bound"])
