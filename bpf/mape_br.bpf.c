@@ -17,7 +17,9 @@
  * Fragments: the first fragment's CE is cached by (src, dst, id, proto);
  * later fragments follow it, or are dropped (counted) when it is unknown.
  */
+#define MAPE_ROLE_BR	/* lib/maps.h: the BR's maps, counters and configuration */
 #include "lib/common.h"
+#include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/csum.h"
 #include "lib/xlate.h"
@@ -29,95 +31,7 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mape_br_config);
-} mape_br_cfg SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MAPE_BR_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct mape_fmr_key);
-	__type(value, struct mape_rule);
-} mape_br_rules SEC(".maps");
-
-struct mape_br_frag_val {
-	__u8 ce[16];
-	__u64 ns;		/* when the first fragment passed */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAPE_FRAG_ENTRIES);
-	__type(key, struct mape_frag_key);
-	__type(value, struct mape_br_frag_val);
-} mape_br_frag SEC(".maps");
-
-/* Datagrams being put back together at TC (reasm.h), per CE (per-CPU LRU
- * lists: see mape_reasm in lib/maps.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, MAPE_REASM_ENTRIES);
-	__type(key, struct mape_reasm_key);
-	__type(value, struct mape_reasm);
-} mape_br_reasm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mape_reasm);
-} mape_br_reasm0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
-	__type(key, struct mape_reasm_src_key);
-	__type(value, struct mape_reasm_src);
-} mape_br_reasm_src SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAPE_BR_CTR_MAX);
-	__type(key, __u32);
-	__type(value, struct mape_ctr);
-} mape_br_stats SEC(".maps");
-
 #define TC_PULL_LEN 160
-
-static __always_inline void br_count(__u32 ctr, __u32 bytes)
-{
-	struct mape_ctr *c = bpf_map_lookup_elem(&mape_br_stats, &ctr);
-
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
-}
-
-static __always_inline struct mape_br_config *br_cfg(void)
-{
-	__u32 zero = 0;
-	struct mape_br_config *cfg = bpf_map_lookup_elem(&mape_br_cfg, &zero);
-
-	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
-}
-
-/* The parser speaks CE counters; name the same reasons in BR terms. */
-static __always_inline __u32 br_reason(int ce_reason)
-{
-	switch (ce_reason) {
-	case MAPE_CTR_DROP_TRUNCATED:
-		return MAPE_BR_DROP_TRUNCATED;
-	case MAPE_CTR_DROP_BAD_HDR:
-		return MAPE_BR_DROP_BAD_HDR;
-	}
-	return MAPE_BR_DROP_PROTO;
-}
 
 /*
  * The CE address serving IPv4 address `a` at port `port` (a port of the
@@ -221,7 +135,7 @@ static __always_inline int br4_out(struct xdp_md *ctx, const struct mape_br_conf
 static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 {
 	const int PASS = xdp ? XDP_PASS : TC_ACT_OK, DROP = xdp ? XDP_DROP : TC_ACT_SHOT;
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg = get_cfg();
 	struct mape_frag_key fk;
 	struct mape_br_frag_val fv, *fc = NULL;
 	struct pkt4 p;
@@ -248,7 +162,7 @@ static __always_inline int br6_walk(void *ctx, const int xdp, __u32 *v)
 	/* the inner packet lies within the outer payload; nothing after it travels on */
 	rc = parse_ipv4(ctx, xdp, OUTER_L3(rc), OUTER_END(rc), &p);
 	if (rc < 0) {
-		*v = br_reason(-rc);
+		*v = parse_ctr(rc);
 		return DROP;
 	}
 	/* s8.1: the sender must be the CE of the inner source address and
@@ -357,7 +271,7 @@ static __noinline int br_ptb(struct xdp_md *ctx)
 
 	if (!ptb_candidate(ctx))
 		return 0;
-	cfg = br_cfg();
+	cfg = get_cfg();
 	if (!cfg || !ptb_parse(ctx, cfg->br_addr, &t) || t.mtu >= (__u32)cfg->mtu + IPV6_HLEN)
 		return 0;
 	if (br_ce_addr(cfg, t.daddr, t.dport, want) || !ip6_eq(want, t.peer))
@@ -368,7 +282,7 @@ static __noinline int br_ptb(struct xdp_md *ctx)
 
 static __noinline int br6_ptb(struct xdp_md *ctx, __u32 *v)
 {
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg = get_cfg();
 	struct pkt4 p;
 
 	*v = MAPE_BR_DROP_ENCAP;
@@ -389,7 +303,7 @@ int mape_br6(struct xdp_md *ctx)
 		v = MAPE_BR_DROP_ENCAP;
 		act = ptb > 0 ? br6_ptb(ctx, &v) : XDP_DROP;
 	}
-	br_count(v, len);
+	count(v, len);
 	return act;
 }
 
@@ -399,7 +313,7 @@ int mape_br6(struct xdp_md *ctx)
  */
 static __noinline int br_reasm_in(struct __sk_buff *skb, __u32 *v)
 {
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg = get_cfg();
 	__u8 timed_out = 0;
 	int res;
 
@@ -409,11 +323,11 @@ static __noinline int br_reasm_in(struct __sk_buff *skb, __u32 *v)
 	res = reasm_core(skb, cfg->br_addr, &mape_br_reasm, &mape_br_reasm0, &mape_br_reasm_src,
 			 &timed_out);
 	if (timed_out)
-		br_count(MAPE_BR_REASM_TIMEOUT, 0);
+		count(MAPE_BR_REASM_TIMEOUT, 0);
 	if (res == REASM_NOT_OURS)
 		return TC_ACT_OK;
 	if (res == REASM_DONE) {
-		br_count(MAPE_BR_REASM_DONE, 0);
+		count(MAPE_BR_REASM_DONE, 0);
 		return BR_REASM;
 	}
 	*v = reasm_counter(res, &(const struct reasm_counters){
@@ -437,7 +351,7 @@ int mape_brd(struct __sk_buff *skb)
 		}
 	} else if (act == TC_ACT_OK)
 		return act;	/* not ours: mape_br6 counted it */
-	br_count(v, len);
+	count(v, len);
 	return act;
 }
 
@@ -445,7 +359,7 @@ int mape_brd(struct __sk_buff *skb)
 
 static __always_inline int br4(struct xdp_md *ctx, __u32 *v)
 {
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg = get_cfg();
 	struct bpf_fib_lookup f6;
 	struct mape_fmr_key rk;
 	struct pkt4 p;
@@ -496,7 +410,7 @@ int mape_br4(struct xdp_md *ctx)
 	__u32 len = xdp_len(ctx), v;
 	int act = br4(ctx, &v);
 
-	br_count(v, len);
+	count(v, len);
 	return act;
 }
 
@@ -504,7 +418,7 @@ int mape_br4(struct xdp_md *ctx)
 
 static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 {
-	struct mape_br_config *cfg = br_cfg();
+	struct mape_br_config *cfg = get_cfg();
 	__u8 ce[16] __attribute__((aligned(8)));
 	struct pkt4 p;
 	int rc;
@@ -519,7 +433,7 @@ static __always_inline int brt(struct __sk_buff *skb, __u32 *v)
 	bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
 	rc = parse_ipv4(skb, CTX_TC, ETH_HLEN, skb->len, &p);
 	if (rc < 0) {
-		*v = br_reason(-rc);
+		*v = parse_ctr(rc);
 		return TC_ACT_SHOT;
 	}
 	rc = br_dest(cfg, &p, ce);
@@ -540,7 +454,7 @@ int mape_brt(struct __sk_buff *skb)
 	__u32 len = skb->len, v;
 	int act = brt(skb, &v);
 
-	br_count(v, len);
+	count(v, len);
 	return act;
 }
 

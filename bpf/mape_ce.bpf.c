@@ -531,7 +531,7 @@ static __always_inline int wan_walk(void *ctx, const int xdp, struct walk *w, __
 	/* the inner packet lies within the outer payload; nothing after it travels on */
 	rc = parse_ipv4(ctx, xdp, l3, end, &p);
 	if (rc < 0) {
-		*v = -rc;
+		*v = parse_ctr(rc);
 		return DROP;
 	}
 	/* a fragment of a datagram being put back together at TC, or a later
@@ -865,7 +865,7 @@ static __noinline int tun_out(struct __sk_buff *skb, struct walk *w, __u32 *v)
 	bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
 	rc = parse_ipv4(skb, CTX_TC, ETH_HLEN, skb->len, &p);
 	if (rc < 0) {
-		*v = -rc;
+		*v = parse_ctr(rc);
 		return TC_ACT_SHOT;
 	}
 	if (p.frag == FRAG_LATER) {

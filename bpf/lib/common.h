@@ -42,6 +42,14 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* Why a packet does not parse (negated in parse.h's return values;
+ * maps.h's parse_ctr() names it in a role's counters). */
+enum mape_parse_err {
+	MAPE_PARSE_TRUNCATED = 1,	/* shorter than its headers say */
+	MAPE_PARSE_BAD_HDR,		/* a header field out of range */
+	MAPE_PARSE_PROTO,		/* a protocol we do not translate */
+};
+
 /* Program flavour, a compile-time constant after inlining: code shared by
  * XDP and TC branches on it and the dead branch disappears. */
 #define CTX_TC 0

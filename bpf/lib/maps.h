@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * maps.h - every map of the data path, in one place. Names are mape_*
- * (<= 15 characters); mapectl pins them under --pin-dir (default
- * /sys/fs/bpf/mape) and fills mape_cfg / mape_fmr.
+ * maps.h - every map of the data path, in one place, for both roles: the
+ * CE's (mape_ce.bpf.c) and, with MAPE_ROLE_BR defined before the includes,
+ * the BR's (mape_br.bpf.c). Names are mape_* (<= 15 characters); mapectl
+ * pins them under --pin-dir (default /sys/fs/bpf/mape, BR /sys/fs/bpf/mape-br)
+ * and fills the configuration and rules.
+ *
+ * Each role gets the same three names, so shared code needs no role:
+ *   count(ctr, bytes)   add a packet to one of the role's counters
+ *   get_cfg()           the role's active configuration, or NULL
+ *   parse_ctr(err)      the role's drop counter of a parse error (parse.h)
  */
 #ifndef MAPE_BPF_MAPS_H
 #define MAPE_BPF_MAPS_H
 
 #include "common.h"
+
+#ifndef MAPE_ROLE_BR
 
 /* The configuration, written by `mapectl up`: two entries, the active
  * one chosen by mape_cfg_sel (see struct mape_cfg_sel). */
@@ -241,15 +250,10 @@ struct {
 	__type(value, struct mape_sess_raw);
 } mape_scratch SEC(".maps");
 
-static __always_inline void count(__u32 ctr, __u32 bytes)
-{
-	struct mape_ctr *c = bpf_map_lookup_elem(&mape_stats, &ctr);
-
-	if (c) {
-		c->packets++;
-		c->bytes += bytes;
-	}
-}
+#define MAPE_STATS_MAP mape_stats
+#define MAPE_DROP_TRUNCATED MAPE_CTR_DROP_TRUNCATED
+#define MAPE_DROP_BAD_HDR MAPE_CTR_DROP_BAD_HDR
+#define MAPE_DROP_PROTO MAPE_CTR_DROP_PROTO
 
 /* May native XDP redirect into ifindex? Not into a LAN or WAN veth whose
  * peer would drop the frames (no GRO, no XDP there: see user/veth.c). */
@@ -280,6 +284,106 @@ static __always_inline struct mape_config *get_cfg(void)
 	cfg = bpf_map_lookup_elem(&mape_cfg, &slot);
 
 	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
+}
+
+#else /* MAPE_ROLE_BR */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_br_config);
+} mape_br_cfg SEC(".maps");
+
+/* The domain's rules: IPv4 prefix -> rule (BMR and FMRs alike). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MAPE_BR_MAX_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mape_fmr_key);
+	__type(value, struct mape_rule);
+} mape_br_rules SEC(".maps");
+
+/* First fragments' CEs, by (CE, src, dst, id, proto): later fragments follow. */
+struct mape_br_frag_val {
+	__u8 ce[16];
+	__u64 ns;		/* when the first fragment passed */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_FRAG_ENTRIES);
+	__type(key, struct mape_frag_key);
+	__type(value, struct mape_br_frag_val);
+} mape_br_frag SEC(".maps");
+
+/* Datagrams being put back together at TC (reasm.h), per CE: the CE's
+ * three reassembly maps, the same shapes (per-CPU LRU lists). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, MAPE_REASM_ENTRIES);
+	__type(key, struct mape_reasm_key);
+	__type(value, struct mape_reasm);
+} mape_br_reasm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mape_reasm);
+} mape_br_reasm0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
+	__type(key, struct mape_reasm_src_key);
+	__type(value, struct mape_reasm_src);
+} mape_br_reasm_src SEC(".maps");
+
+/* Counters, per CPU, indexed by enum mape_br_counter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAPE_BR_CTR_MAX);
+	__type(key, __u32);
+	__type(value, struct mape_ctr);
+} mape_br_stats SEC(".maps");
+
+static __always_inline struct mape_br_config *get_cfg(void)
+{
+	__u32 zero = 0;
+	struct mape_br_config *cfg = bpf_map_lookup_elem(&mape_br_cfg, &zero);
+
+	return cfg && (cfg->flags & MAPE_CFG_ENABLED) ? cfg : NULL;
+}
+
+#define MAPE_STATS_MAP mape_br_stats
+#define MAPE_DROP_TRUNCATED MAPE_BR_DROP_TRUNCATED
+#define MAPE_DROP_BAD_HDR MAPE_BR_DROP_BAD_HDR
+#define MAPE_DROP_PROTO MAPE_BR_DROP_PROTO
+
+#endif /* MAPE_ROLE_BR */
+
+/* One of this role's counters: a packet of `bytes` more. */
+static __always_inline void count(__u32 ctr, __u32 bytes)
+{
+	struct mape_ctr *c = bpf_map_lookup_elem(&MAPE_STATS_MAP, &ctr);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* The drop counter of a parse error (-MAPE_PARSE_*, parse.h), in this
+ * role's counters. */
+static __always_inline __u32 parse_ctr(int err)
+{
+	if (err == -MAPE_PARSE_TRUNCATED)
+		return MAPE_DROP_TRUNCATED;
+	if (err == -MAPE_PARSE_BAD_HDR)
+		return MAPE_DROP_BAD_HDR;
+	return MAPE_DROP_PROTO;
 }
 
 #endif

@@ -3,7 +3,8 @@
  * parse.h - IPv4 packet parsing into offsets and a NAPT tuple, shared by
  * XDP and TC. Works on packet pointers it takes from ctx itself, so it can
  * be called again after a helper invalidated them. Returns 0 or a
- * negative enum mape_counter naming the drop reason.
+ * negative enum mape_parse_err, which names the reason in no program's
+ * terms: parse_ctr() (maps.h) gives the role's counter for it.
  *
  * For ICMP errors (RFC 5508) the embedded packet is parsed as well: the
  * tuple then describes the embedded packet, as seen from its sender.
@@ -94,14 +95,14 @@ static __always_inline int parse_embedded(void *ctx, const int xdp, struct pkt4 
 	p->e3 = p->l4 + 8;
 	ip = data + (p->e3 & 0x3ff);
 	if (!PKT_OK(ip, sizeof(*ip), end))
-		return -MAPE_CTR_DROP_TRUNCATED;
+		return -MAPE_PARSE_TRUNCATED;
 	ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < 20)
-		return -MAPE_CTR_DROP_BAD_HDR;
+		return -MAPE_PARSE_BAD_HDR;
 	p->e4 = p->e3 + ihl;
 	l4 = data + (p->e4 & 0x3ff);
 	if (!PKT_OK(l4, 8, end) || p->e4 + 8 > p->l3 + p->tot_len)
-		return -MAPE_CTR_DROP_TRUNCATED;
+		return -MAPE_PARSE_TRUNCATED;
 	p->eproto = ip->protocol;
 	p->esaddr = ip->saddr;
 	p->edaddr = ip->daddr;
@@ -111,7 +112,7 @@ static __always_inline int parse_embedded(void *ctx, const int xdp, struct pkt4 
 	} else if (ip->protocol == IPPROTO_ICMP && icmp_is_echo(l4[0])) {
 		p->esport = p->edport = *(__be16 *)(l4 + 4);
 	} else {
-		return -MAPE_CTR_DROP_PROTO;
+		return -MAPE_PARSE_PROTO;
 	}
 	return 0;
 }
@@ -131,17 +132,17 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	__builtin_memset(p, 0, sizeof(*p));
 	p->l3 = l3 & 0xff;
 	if (!PKT_OK(ip, sizeof(*ip), end))
-		return -MAPE_CTR_DROP_TRUNCATED;
+		return -MAPE_PARSE_TRUNCATED;
 	ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < 20)
-		return -MAPE_CTR_DROP_BAD_HDR;
+		return -MAPE_PARSE_BAD_HDR;
 	p->tot_len = bpf_ntohs(ip->tot_len);
 	if (p->tot_len < ihl)
-		return -MAPE_CTR_DROP_BAD_HDR;
+		return -MAPE_PARSE_BAD_HDR;
 	if (xdp && !ip4_csum_ok(ctx, l3))
-		return -MAPE_CTR_DROP_BAD_HDR;
+		return -MAPE_PARSE_BAD_HDR;
 	if (p->l3 + p->tot_len > pkt_len)
-		return -MAPE_CTR_DROP_TRUNCATED;
+		return -MAPE_PARSE_TRUNCATED;
 	p->l4 = p->l3 + ihl;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
@@ -160,24 +161,24 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 	l4 = data + (p->l4 & 0x1ff);
 	/* the L4 header within the packet, not in what follows it (padding) */
 	if (p->l4 + (p->proto == IPPROTO_TCP ? 20 : 8) > p->l3 + p->tot_len)
-		return -MAPE_CTR_DROP_TRUNCATED;
+		return -MAPE_PARSE_TRUNCATED;
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if (!PKT_OK(l4, 20, end))
-			return -MAPE_CTR_DROP_TRUNCATED;
+			return -MAPE_PARSE_TRUNCATED;
 		p->sport = *(__be16 *)l4;
 		p->dport = *(__be16 *)(l4 + 2);
 		p->tcp_flags = l4[13];
 		return 0;
 	case IPPROTO_UDP:
 		if (!PKT_OK(l4, 8, end))
-			return -MAPE_CTR_DROP_TRUNCATED;
+			return -MAPE_PARSE_TRUNCATED;
 		p->sport = *(__be16 *)l4;
 		p->dport = *(__be16 *)(l4 + 2);
 		return 0;
 	case IPPROTO_ICMP:
 		if (!PKT_OK(l4, 8, end))
-			return -MAPE_CTR_DROP_TRUNCATED;
+			return -MAPE_PARSE_TRUNCATED;
 		p->icmp_type = l4[0];
 		if (icmp_is_echo(l4[0])) {
 			p->sport = p->dport = *(__be16 *)(l4 + 4);
@@ -185,13 +186,13 @@ static __always_inline int parse_ipv4(void *ctx, const int xdp, __u32 l3, __u32 
 		}
 		if (icmp_is_error(l4[0])) {
 			if (p->frag)
-				return -MAPE_CTR_DROP_PROTO;
+				return -MAPE_PARSE_PROTO;
 			p->icmp_err = 1;
 			return parse_embedded(ctx, xdp, p);
 		}
-		return -MAPE_CTR_DROP_PROTO;
+		return -MAPE_PARSE_PROTO;
 	}
-	return -MAPE_CTR_DROP_PROTO;
+	return -MAPE_PARSE_PROTO;
 }
 
 /*
