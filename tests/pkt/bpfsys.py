@@ -3,9 +3,11 @@
 
 ctypes over Debian's libbpf 1.1.2: pinned objects (bpf_obj_get), program
 test runs (bpf_prog_test_run_opts), map access by pinned path, per-CPU
-sums. Plus Python mirrors of the structs of include/mape_types.h, written
-with explicit offsets (see CStruct) and checked against the C compiler's
-layout (tests/pkt/test_layout.py checks them against the object's BTF).
+sums. Plus Python mirrors of the structs of include/mape_types.h whose
+layouts (size, member offsets and types) are read from the BTF of the
+built BPF objects at import time (btf_mirror): only how to show a field
+(an IPv4 address in host order, say) is written here. test_layout.py checks
+the BTF's layouts against the host C compiler's.
 
 Counter indices come from the MAPE_COUNTERS X-macro of include/mape_types.h,
 parsed at import time: COUNTERS['drop_spoofed'] is enum MAPE_CTR_DROP_SPOOFED.
@@ -16,13 +18,16 @@ import ctypes
 import ctypes.util
 import errno
 import ipaddress
+import json
 import os
 import re
 import struct
+import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TYPES_H = os.path.join(ROOT, "include", "mape_types.h")
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 
 # Return codes
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = 0, 1, 2, 3, 4
@@ -494,20 +499,81 @@ def _selfcheck(cls):
     return cls
 
 
-@_selfcheck
+# ---------------------------------------------------------------- BTF
+
+_BTF = {}
+_MIRROR_BY_CNAME = {}
+
+
+def btf_types(obj="mape_ce.bpf.o"):
+    """The BTF of a built BPF object: {type id: type} (bpftool -j btf dump)."""
+    path = obj if os.path.isabs(obj) else os.path.join(BUILD, obj)
+    if path not in _BTF:
+        out = subprocess.run(["bpftool", "-j", "btf", "dump", "file", path],
+                             capture_output=True, text=True, check=True).stdout
+        _BTF[path] = {t["id"]: t for t in json.loads(out)["types"]}
+    return _BTF[path]
+
+
+def btf_struct(cname, obj="mape_ce.bpf.o"):
+    for t in btf_types(obj).values():
+        if t["kind"] == "STRUCT" and t.get("name") == cname:
+            return t
+    raise LookupError("struct %s not in the BTF of %s" % (cname, obj))
+
+
+def _btf_kind(types, tid, hint=None):
+    """A CStruct kind for BTF type tid. Typedefs say what the integers are:
+    __be16 is a port (host integer), __be32 an IPv4 address; u8[16] is an
+    IPv6 address, u8[6] a MAC; hint overrides (e.g. "ip4h")."""
+    t = types[tid]
+    while t["kind"] in ("CONST", "VOLATILE", "TYPEDEF"):
+        if t["kind"] == "TYPEDEF" and t["name"] in ("__be16", "__be32") and not hint:
+            return {"__be16": "be16", "__be32": "ip4"}[t["name"]]
+        t = types[t["type_id"]]
+    if hint:
+        return hint
+    if t["kind"] in ("INT", "ENUM"):
+        return {1: "u8", 2: "u16", 4: "u32", 8: "u64"}[t["size"]]
+    if t["kind"] == "STRUCT":
+        cls = _MIRROR_BY_CNAME.get(t["name"])
+        return cls if cls else ("bytes", t["size"])     # e.g. struct bpf_timer
+    if t["kind"] == "ARRAY":
+        n, elem = t["nr_elems"], _btf_kind(types, t["type_id"])
+        if elem == "u8":
+            return {16: "ip6", 6: "mac"}.get(n, ("bytes", n))
+        return ("array", elem, n)
+    raise ValueError("BTF kind %s not mirrored" % t["kind"])
+
+
+def btf_mirror(cname, obj="mape_ce.bpf.o", hints=None):
+    """Class decorator: _size_ and _fields_ from the BTF of struct cname in
+    obj. Members named pad* are padding (packed as zeros)."""
+    def deco(cls):
+        types = btf_types(obj)
+        t = btf_struct(cname, obj)
+        fields = []
+        for m in t["members"]:
+            if m.get("bitfield_size"):
+                raise ValueError("%s.%s: bit fields are not mirrored" % (cname, m["name"]))
+            kind = _btf_kind(types, m["type_id"], (hints or {}).get(m["name"]))
+            if m["name"].startswith("pad"):
+                kind = ("pad", CStruct._ksize(kind))
+            fields.append((m["name"], m["bits_offset"] // 8, kind))
+        cls._size_, cls._fields_, cls._cname_, cls._obj_ = t["size"], fields, cname, obj
+        _MIRROR_BY_CNAME[cname] = cls
+        return _selfcheck(cls)
+    return deco
+
+
+@btf_mirror("mape_rule", hints={'ipv4': 'ip4h'})
 class MapeRule(CStruct):
-    """struct mape_rule (include/mape_map.h): 44 bytes, align 4."""
-    _size_ = 44
-    _fields_ = [("ip6", 0, "ip6"), ("br", 16, "ip6"), ("ipv4", 32, "ip4h"), ("psid", 36, "u16"),
-                ("ip6_len", 38, "u8"), ("ip4_len", 39, "u8"), ("ea_len", 40, "u8"),
-                ("psid_offset", 41, "u8"), ("psid_len", 42, "u8"), ("flags", 43, "u8")]
+    """struct mape_rule (include/mape_map.h); ipv4 is a host-order __u32."""
 
 
-@_selfcheck
+@btf_mirror("mape_portset")
 class MapePortset(CStruct):
-    """struct mape_portset: 4 bytes, align 2."""
-    _size_ = 4
-    _fields_ = [("psid", 0, "u16"), ("offset", 2, "u8"), ("len", 3, "u8")]
+    """struct mape_portset."""
 
 
 MAPE_CFG_ENABLED = 0x1
@@ -516,32 +582,14 @@ MAPE_IID_RFC7597, MAPE_IID_DRAFT03 = 0, 1
 MAPE_FILTER_ADDR, MAPE_FILTER_ENDPOINT = 0, 1
 
 
-@_selfcheck
+@btf_mirror("mape_config")
 class MapeConfig(CStruct):
-    """struct mape_config: 204 bytes, align 4."""
-    _size_ = 204
-    _fields_ = [
-        ("ce_addr", 0, "ip6"), ("br_addr", 16, "ip6"), ("ipv4", 32, "ip4"),
-        ("ps", 36, MapePortset), ("port_count", 40, "u32"), ("iid", 44, "u8"),
-        ("filtering", 45, "u8"), ("mtu", 46, "u16"), ("flags", 48, "u32"),
-        ("wan_ifindex", 52, "u32"), ("tun_ifindex", 56, "u32"), ("tun_peer_ifindex", 60, "u32"),
-        ("tun_mac", 64, "mac"), ("tun_peer_mac", 70, "mac"),
-        ("to_tcp_est", 76, "u32"), ("to_tcp_trans", 80, "u32"), ("to_udp", 84, "u32"),
-        ("to_icmp", 88, "u32"), ("icmp_rate", 92, "u32"), ("generation", 96, "u32"),
-        ("lan_ifindex", 100, ("array", "u32", MAPE_MAX_LANS)), ("n_lans", 132, "u8"),
-        ("xdp_skb", 133, "u8"), ("ipv4_len", 134, "u8"), ("pad", 135, ("pad", 1)),
-        ("bmr", 136, MapeRule), ("max_sessions", 180, "u32"), ("netns_ino", 184, "u32"),
-        ("max_per_host", 188, "u32"), ("epoch", 192, "u32"), ("max_ports_host", 196, "u32"),
-        ("no_xdp_xmit", 200, "u32"),
-    ]
+    """struct mape_config."""
 
 
-@_selfcheck
+@btf_mirror("mape_out_key")
 class MapeOutKey(CStruct):
-    """struct mape_out_key: 16 bytes."""
-    _size_ = 16
-    _fields_ = [("int_addr", 0, "ip4"), ("rem_addr", 4, "ip4"), ("int_port", 8, "be16"),
-                ("rem_port", 10, "be16"), ("proto", 12, "u8"), ("pad", 13, ("pad", 3))]
+    """struct mape_out_key."""
 
 
 MAPE_TCP_SYN_SENT, MAPE_TCP_EST, MAPE_TCP_CLOSING = 1, 2, 3
@@ -549,90 +597,59 @@ MAPE_SESS_INBOUND = 0x1
 MAPE_SESS_FIN_OUT, MAPE_SESS_FIN_IN, MAPE_SESS_RST, MAPE_SESS_FAST = 0x2, 0x4, 0x8, 0x10
 
 
-@_selfcheck
+@btf_mirror("mape_session")
 class MapeSession(CStruct):
-    """struct mape_session: 72 bytes, align 8 (struct bpf_timer: 16 bytes, align 8)."""
-    _size_ = 72
-    _fields_ = [("timer", 0, ("bytes", 16)), ("created_ns", 16, "u64"), ("last_ns", 24, "u64"),
-                ("pkts_out", 32, "u64"), ("pkts_in", 40, "u64"), ("ext_port", 48, "be16"),
-                ("state", 50, "u8"), ("flags", 51, "u8"), ("timeout", 52, "u32"),
-                ("ct_ns", 56, "u64"), ("epoch", 64, "u32"), ("pad", 68, ("pad", 4))]
+    """struct mape_session (its struct bpf_timer: 16 opaque bytes)."""
 
 
-@_selfcheck
+@btf_mirror("mape_in_key")
 class MapeInKey(CStruct):
-    """struct mape_in_key: 12 bytes."""
-    _size_ = 12
-    _fields_ = [("rem_addr", 0, "ip4"), ("ext_port", 4, "be16"), ("rem_port", 6, "be16"),
-                ("proto", 8, "u8"), ("pad", 9, ("pad", 3))]
+    """struct mape_in_key."""
 
 
-@_selfcheck
+@btf_mirror("mape_in_val")
 class MapeInVal(CStruct):
-    """struct mape_in_val: 8 bytes."""
-    _size_ = 8
-    _fields_ = [("int_addr", 0, "ip4"), ("int_port", 4, "be16"), ("pad", 6, ("pad", 2))]
+    """struct mape_in_val."""
 
 
-@_selfcheck
+@btf_mirror("mape_bind_key")
 class MapeBindKey(CStruct):
-    """struct mape_bind_key: 8 bytes."""
-    _size_ = 8
-    _fields_ = [("int_addr", 0, "ip4"), ("int_port", 4, "be16"), ("proto", 6, "u8"),
-                ("pad", 7, ("pad", 1))]
+    """struct mape_bind_key."""
 
 
-@_selfcheck
+@btf_mirror("mape_bind")
 class MapeBind(CStruct):
-    """struct mape_bind: 8 bytes."""
-    _size_ = 8
-    _fields_ = [("ext_port", 0, "be16"), ("epoch", 2, "u16"), ("sessions", 4, "u32")]
+    """struct mape_bind."""
 
 
-@_selfcheck
+@btf_mirror("mape_port")
 class MapePort(CStruct):
-    """struct mape_port: 12 bytes (value of mape_ports, key proto_idx * 65536 + port)."""
-    _size_ = 12
-    _fields_ = [("sessions", 0, "u32"), ("int_addr", 4, "ip4"), ("int_port", 8, "be16"),
-                ("shared", 10, "u8"), ("pad", 11, ("pad", 1))]
+    """struct mape_port (value of mape_ports, key proto_idx * 65536 + port)."""
 
 
-@_selfcheck
+@btf_mirror("mape_adf_key")
 class MapeAdfKey(CStruct):
-    """struct mape_adf_key: 8 bytes."""
-    _size_ = 8
-    _fields_ = [("rem_addr", 0, "ip4"), ("ext_port", 4, "be16"), ("proto", 6, "u8"),
-                ("pad", 7, ("pad", 1))]
+    """struct mape_adf_key."""
 
 
-@_selfcheck
+@btf_mirror("mape_frag_key")
 class MapeFragKey(CStruct):
-    """struct mape_frag_key: 28 bytes."""
-    _size_ = 28
-    _fields_ = [("peer", 0, "ip6"), ("src", 16, "ip4"), ("dst", 20, "ip4"), ("id", 24, "be16"),
-                ("proto", 26, "u8"), ("dir", 27, "u8")]
+    """struct mape_frag_key."""
 
 
-@_selfcheck
+@btf_mirror("mape_frag_val")
 class MapeFragVal(CStruct):
-    """struct mape_frag_val: 32 bytes, align 8."""
-    _size_ = 32
-    _fields_ = [("peer", 0, "ip6"), ("ns", 16, "u64"), ("addr", 24, "ip4"),
-                ("slow", 28, "u32")]
+    """struct mape_frag_val."""
 
 
-@_selfcheck
+@btf_mirror("mape_fmr_key")
 class MapeFmrKey(CStruct):
-    """struct mape_fmr_key: 8 bytes (LPM trie key)."""
-    _size_ = 8
-    _fields_ = [("prefixlen", 0, "u32"), ("addr", 4, "ip4")]
+    """struct mape_fmr_key (LPM trie key)."""
 
 
-@_selfcheck
+@btf_mirror("mape_ctr")
 class MapeCtr(CStruct):
-    """struct mape_ctr: 16 bytes (per CPU)."""
-    _size_ = 16
-    _fields_ = [("packets", 0, "u64"), ("bytes", 8, "u64")]
+    """struct mape_ctr (per CPU)."""
 
 
 MAPE_CTR_FMT = "=QQ"
@@ -647,14 +664,8 @@ def port_slot(proto, port):
     return idx * 65536 + port
 
 
-# Python mirror class by C struct name, for the BTF layout check.
-MIRRORS = {
-    "mape_config": MapeConfig, "mape_rule": MapeRule, "mape_portset": MapePortset,
-    "mape_out_key": MapeOutKey, "mape_session": MapeSession, "mape_in_key": MapeInKey,
-    "mape_in_val": MapeInVal, "mape_bind_key": MapeBindKey, "mape_bind": MapeBind,
-    "mape_port": MapePort, "mape_adf_key": MapeAdfKey, "mape_frag_key": MapeFragKey,
-    "mape_frag_val": MapeFragVal, "mape_fmr_key": MapeFmrKey, "mape_ctr": MapeCtr,
-}
+# Python mirror class by C struct name (test_layout.py checks them all).
+MIRRORS = _MIRROR_BY_CNAME
 
 # ---------------------------------------------------------------- counters
 
@@ -693,13 +704,6 @@ BR_COUNTERS = {name: i for i, (_id, name, _h) in enumerate(BR_COUNTER_LIST)}
 BR_COUNTER_NAMES = [name for _id, name, _h in BR_COUNTER_LIST]
 
 
-@_selfcheck
+@btf_mirror("mape_br_config", obj="mape_br.bpf.o")
 class MapeBrConfig(CStruct):
-    """struct mape_br_config: 56 bytes, align 4 (checked against mape_br.bpf.o's BTF
-    in test_br.py, not in MIRRORS, which are the CE object's)."""
-    _size_ = 56
-    _fields_ = [("br_addr", 0, "ip6"), ("flags", 16, "u32"), ("v6_ifindex", 20, "u32"),
-                ("v4_ifindex", 24, "u32"), ("tun_ifindex", 28, "u32"),
-                ("tun_peer_ifindex", 32, "u32"), ("tun_mac", 36, "mac"),
-                ("tun_peer_mac", 42, "mac"), ("iid", 48, "u8"), ("xdp_skb", 49, "u8"),
-                ("mtu", 50, "u16"), ("no_xdp_xmit", 52, "u32")]
+    """struct mape_br_config, from mape_br.bpf.o's BTF."""
