@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include "opts.h"
 
 struct mape_cmd {
 	const char *name;
@@ -28,6 +29,13 @@ int cmd_br(int argc, char **argv);	/* cmd_br.c */
 int cmd_forward(int argc, char **argv);	/* cmd_fwd.c */
 int cmd_daemon(int argc, char **argv);	/* cmd_daemon.c */
 int cmd_update(int argc, char **argv);
+/* mapectl daemon's own options (cmd_daemon.c), with their help: up accepts
+ * them only to name them in its error (getopt value MAPE_OPT_DAEMON_ONLY). */
+#define MAPE_OPT_DAEMON_ONLY 0x4ff
+extern const struct mape_opt mape_daemon_opts[];
+/* Is --name (name without dashes, up to '=' or its end) one of them? */
+int mape_is_daemon_opt(const char *name);
+
 /* Save the options of a successful up, for update without a daemon. */
 int mape_up_save_args(const char *pin_dir, int argc, char **argv);
 

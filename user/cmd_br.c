@@ -31,18 +31,43 @@
 
 enum { OPT_V6 = 0x200, OPT_V4, OPT_BR_ADDR, OPT_RULE_BR, OPT_IID_BR, OPT_PIN, OPT_MODE, OPT_J };
 
-static const char br_usage[] =
-	"usage: mapectl br up --v6 IF --v4 IF --rule RULE [--rule RULE...] --br-addr ADDR\n"
-	"                     [--iid draft03|rfc7597] [--xdp-mode native|skb] [--pin-dir DIR]\n"
-	"       mapectl br down [--pin-dir DIR]\n"
-	"       mapectl br stats [--json] [--all] [--pin-dir DIR]\n"
-	"\n"
-	"  --v6 IF        interface towards the CEs (the BR address is added to it)\n"
-	"  --v4 IF        interface towards the IPv4 internet\n"
-	"  --rule R       mapping rule (as for mapectl calc); repeat for several\n"
-	"  --br-addr A    the BR's IPv6 address\n"
-	"  --iid L        CE interface-identifier layout of the domain (default rfc7597)\n"
-	"  --pin-dir DIR  default " MAPE_BR_PIN_DIR "\n";
+static const struct mape_opt br_up_opts[] = {
+	{ "v6", OPT_V6, "IF", "interface towards the CEs (the BR address is added to it)" },
+	{ "v4", OPT_V4, "IF", "interface towards the IPv4 internet" },
+	{ "rule", OPT_RULE_BR, "R", "mapping rule (as for mapectl calc); repeat for several" },
+	{ "br-addr", OPT_BR_ADDR, "A", "the BR's IPv6 address" },
+	{ "iid", OPT_IID_BR, "L", "CE interface-identifier layout of the domain (default rfc7597)" },
+	{ "xdp-mode", OPT_MODE, "M", "native (default) or skb (generic XDP)" },
+	MAPE_OPT_END,
+};
+
+static const struct mape_opt br_stats_opts[] = {
+	{ "json", OPT_J, NULL, "stats: one JSON object" },
+	{ "all", 'a', NULL, "stats: list counters that are zero too (--json always does)" },
+	MAPE_OPT_END,
+};
+
+static const struct mape_opt br_pin_opts[] = {
+	{ "pin-dir", OPT_PIN, "DIR", "the BR's pinned maps (default " MAPE_BR_PIN_DIR ")" },
+	MAPE_OPT_END,
+};
+
+static const struct mape_opt *const br_up_optv[] = { br_up_opts, br_pin_opts, mape_help_opts, NULL };
+static const struct mape_opt *const br_down_optv[] = { br_pin_opts, mape_help_opts, NULL };
+static const struct mape_opt *const br_stats_optv[] = { br_stats_opts, br_pin_opts,
+							mape_help_opts, NULL };
+static const struct mape_opt *const br_helpv[] = { br_up_opts, br_stats_opts, br_pin_opts,
+						   mape_help_opts, NULL };
+
+static void br_usage(FILE *f)
+{
+	fputs("usage: mapectl br up --v6 IF --v4 IF --rule RULE [--rule RULE...] --br-addr ADDR\n"
+	      "                     [--iid draft03|rfc7597] [--xdp-mode native|skb] [--pin-dir DIR]\n"
+	      "       mapectl br down [--pin-dir DIR]\n"
+	      "       mapectl br stats [--json] [--all] [--pin-dir DIR]\n"
+	      "\n", f);
+	mape_opts_help(f, br_helpv);
+}
 
 static const char *const br_ctr_names[] = {
 #define X(id, name, help) name,
@@ -106,17 +131,6 @@ static void br_teardown(const struct mape_br_config *cfg, const char *v6, const 
 
 static int br_up(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "v6", required_argument, NULL, OPT_V6 },
-		{ "v4", required_argument, NULL, OPT_V4 },
-		{ "br-addr", required_argument, NULL, OPT_BR_ADDR },
-		{ "rule", required_argument, NULL, OPT_RULE_BR },
-		{ "iid", required_argument, NULL, OPT_IID_BR },
-		{ "pin-dir", required_argument, NULL, OPT_PIN },
-		{ "xdp-mode", required_argument, NULL, OPT_MODE },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *v6 = NULL, *v4 = NULL, *br = NULL, *pin = MAPE_BR_PIN_DIR;
 	const char *rules[MAPE_MAX_CLI_RULES];
 	struct mape_br_config cfg = {}, old;
@@ -128,7 +142,7 @@ static int br_up(int argc, char **argv)
 	__u32 zero = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", br_up_optv)) != -1) {
 		switch (c) {
 		case OPT_V6: v6 = optarg; break;
 		case OPT_V4: v4 = optarg; break;
@@ -149,7 +163,7 @@ static int br_up(int argc, char **argv)
 			skb = !strcmp(optarg, "skb");
 			break;
 		case 'h':
-			fputs(br_usage, stdout);
+			br_usage(stdout);
 			return 0;
 		default:
 			return br_usage_error(argc, argv);
@@ -290,22 +304,17 @@ out:
 
 static int br_down(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, OPT_PIN },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *pin = MAPE_BR_PIN_DIR;
 	char err[MAPE_ERRLEN], dir[512], v6[IF_NAMESIZE] = "";
 	struct mape_br_config cfg;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", br_down_optv)) != -1) {
 		if (c == OPT_PIN)
 			pin = optarg;
 		else if (c == 'h')
-			return fputs(br_usage, stdout), 0;
+			return br_usage(stdout), 0;
 		else
 			return br_usage_error(argc, argv);
 	}
@@ -327,13 +336,6 @@ static int br_down(int argc, char **argv)
 
 static int br_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, OPT_PIN },
-		{ "json", no_argument, NULL, OPT_J },
-		{ "all", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *pin = MAPE_BR_PIN_DIR;
 	char err[MAPE_ERRLEN];
 	struct mape_br_config cfg;
@@ -342,7 +344,7 @@ static int br_stats(int argc, char **argv)
 	json_object *o, *ctrs;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "ha", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "ha", br_stats_optv)) != -1) {
 		if (c == OPT_PIN)
 			pin = optarg;
 		else if (c == OPT_J)
@@ -350,7 +352,7 @@ static int br_stats(int argc, char **argv)
 		else if (c == 'a')
 			all = 1;
 		else if (c == 'h')
-			return fputs(br_usage, stdout), 0;
+			return br_usage(stdout), 0;
 		else
 			return br_usage_error(argc, argv);
 	}
@@ -386,7 +388,7 @@ static int br_stats(int argc, char **argv)
 int cmd_br(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(br_usage, argc < 2 ? stderr : stdout);
+		br_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "up"))

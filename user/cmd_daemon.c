@@ -45,6 +45,7 @@
 #include <bpf/libbpf.h>
 #include "pin.h"
 #include "cmd.h"
+#include "opts.h"
 #include "conf.h"
 #include "input.h"
 #include "route.h"
@@ -53,8 +54,7 @@
 #include "pcp.h"
 #include "upnp.h"
 
-extern const struct option mape_up_opts[];
-extern const char *const mape_daemon_opts[];
+const struct option *mape_up_longopts(void);	/* cmd_up.c */
 
 #define RUN_DIR "/run/mape"
 #define DEBOUNCE_MS 300
@@ -91,6 +91,8 @@ static const char *opt_value(int argc, char **argv, const char *name)
 	}
 	return v;
 }
+
+static const char *const *daemon_opt_names(void);
 
 /* argv without the options named in drop (each with its value). */
 static int argv_without(int argc, char **argv, const char *const *drop, char **out)
@@ -185,9 +187,9 @@ static char **up_argv(int argc, char **argv, const char *prefix, const char *dhc
 		free(b);
 		return NULL;
 	}
-	n = argv_without(argc, argv, prefix ? prefix_opt : mape_daemon_opts, a);
+	n = argv_without(argc, argv, prefix ? prefix_opt : daemon_opt_names(), a);
 	if (prefix)
-		n = argv_without(n, a, mape_daemon_opts, a);
+		n = argv_without(n, a, daemon_opt_names(), a);
 	if (dhcpv6)
 		n = argv_without(n, a, rule_sources, b);
 	else
@@ -441,7 +443,7 @@ static int daemon_load(struct daemon *d, char *err)
 	int n, cn, ret;
 
 	if (d->conf_path) {
-		ret = mape_conf_load(d->conf_path, mape_up_opts, &c, err);
+		ret = mape_conf_load(d->conf_path, mape_up_longopts(), &c, err);
 		if (ret)
 			return ret;
 	}
@@ -768,41 +770,73 @@ static int listen_sock(const char *path, char *err)
 	return fd;
 }
 
-static const char daemon_usage[] =
-	"usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT]\n"
-	"                      [--session-log FILE|journal] [--port-mapping on|off]\n"
-	"                      [--port-mapping-per-host N] [--port-mapping-max-lifetime S]\n"
-	"                      [--port-mapping-nft-set 'FAMILY TABLE SET']\n"
-	"                      [up options...]\n"
-	"\n"
-	"Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
-	"stderr). Brings the CE up from the configuration file (default " MAPE_CONF_DEFAULT
-	",\n"
-	"if it exists) and its own options (which override the file), and follows the line:\n"
-	"  - mapectl update --prefix P [--dhcpv6-hex H] (a DHCPv6 client's hook) through\n"
-	"    its control socket (/run/mape/daemon.sock, per --pin-dir);\n"
-	"  - with no --prefix and no update, the /64 of the WAN's SLAAC address (RA-only\n"
-	"    lines), followed as it changes;\n"
-	"  - SIGHUP reads the configuration file again; SIGTERM/SIGINT run mapectl down\n"
-	"    (which also restores the default route up replaced) and exit.\n"
-	"The options are those of mapectl up (mapectl up --help); --prefix may be omitted.\n"
-	"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
-	"                       (counters, sessions, port usage, hosts, forwards)\n"
-	"  --session-log FILE|journal\n"
-	"                       log each NAT session made and ended (time, LAN endpoint,\n"
-	"                       external port, remote), appended to FILE or to the journal\n"
-	"  --port-mapping on|off\n"
-	"                       serve UPnP IGD (first LAN), NAT-PMP and PCP (every LAN) so\n"
-	"                       LAN hosts open their own inbound ports, inside the port set\n"
-	"                       (default on; never on the WAN)\n"
-	"  --port-mapping-per-host N\n"
-	"                       mappings one LAN host may hold (default 16)\n"
-	"  --port-mapping-max-lifetime SECONDS\n"
-	"                       the longest lifetime granted (default 86400)\n"
-	"  --port-mapping-nft-set 'FAMILY TABLE SET'\n"
-	"                       keep this set of the ruleset (type ipv4_addr . inet_proto .\n"
-	"                       inet_service) equal to the mapped LAN endpoints, for the\n"
-	"                       forward chain to accept them\n";
+const struct mape_opt mape_daemon_opts[] = {
+	{ "metrics", MAPE_OPT_DAEMON_ONLY, "ADDR:PORT",
+	  "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	  "(counters, sessions, port usage, hosts, forwards)" },
+	{ "session-log", MAPE_OPT_DAEMON_ONLY, "FILE|journal",
+	  "log each NAT session made and ended (time, LAN endpoint,\n"
+	  "external port, remote), appended to FILE or to the journal" },
+	{ "port-mapping", MAPE_OPT_DAEMON_ONLY, "on|off",
+	  "serve UPnP IGD (first LAN), NAT-PMP and PCP (every LAN) so\n"
+	  "LAN hosts open their own inbound ports, inside the port set\n"
+	  "(default on; never on the WAN)" },
+	{ "port-mapping-per-host", MAPE_OPT_DAEMON_ONLY, "N",
+	  "mappings one LAN host may hold (default 16)" },
+	{ "port-mapping-max-lifetime", MAPE_OPT_DAEMON_ONLY, "SECONDS",
+	  "the longest lifetime granted (default 86400)" },
+	{ "port-mapping-nft-set", MAPE_OPT_DAEMON_ONLY, "'FAMILY TABLE SET'",
+	  "keep this set of the ruleset (type ipv4_addr . inet_proto .\n"
+	  "inet_service) equal to the mapped LAN endpoints, for the\n"
+	  "forward chain to accept them" },
+	MAPE_OPT_END,
+};
+
+int mape_is_daemon_opt(const char *name)
+{
+	size_t l = strcspn(name, "=");
+
+	for (const struct mape_opt *o = mape_daemon_opts; o->name; o++)
+		if (strlen(o->name) == l && !strncmp(name, o->name, l))
+			return 1;
+	return 0;
+}
+
+/* The names of mapectl daemon's options, for argv_without. */
+static const char *const *daemon_opt_names(void)
+{
+	static const char *names[16];
+
+	if (!names[0])
+		for (int i = 0; mape_daemon_opts[i].name && i < 15; i++)
+			names[i] = mape_daemon_opts[i].name;
+	return names;
+}
+
+static void daemon_usage(void)
+{
+	static const struct mape_opt *const helpv[] = { mape_daemon_opts, mape_help_opts, NULL };
+
+	fputs("usage: mapectl daemon [--config FILE] [--metrics ADDR:PORT]\n"
+	      "                      [--session-log FILE|journal] [--port-mapping on|off]\n"
+	      "                      [--port-mapping-per-host N] [--port-mapping-max-lifetime S]\n"
+	      "                      [--port-mapping-nft-set 'FAMILY TABLE SET']\n"
+	      "                      [up options...]\n"
+	      "\n"
+	      "Runs in the foreground as the router's MAP-E service (systemd Type=notify; logs on\n"
+	      "stderr). Brings the CE up from the configuration file (default " MAPE_CONF_DEFAULT
+	      ",\n"
+	      "if it exists) and its own options (which override the file), and follows the line:\n"
+	      "  - mapectl update --prefix P [--dhcpv6-hex H] (a DHCPv6 client's hook) through\n"
+	      "    its control socket (/run/mape/daemon.sock, per --pin-dir);\n"
+	      "  - with no --prefix and no update, the /64 of the WAN's SLAAC address (RA-only\n"
+	      "    lines), followed as it changes;\n"
+	      "  - SIGHUP reads the configuration file again; SIGTERM/SIGINT run mapectl down\n"
+	      "    (which also restores the default route up replaced) and exit.\n"
+	      "The options are those of mapectl up (mapectl up --help); --prefix may be omitted.\n"
+	      "\n", stdout);
+	mape_opts_help(stdout, helpv);
+}
 
 int cmd_daemon(int argc, char **argv)
 {
@@ -819,7 +853,7 @@ int cmd_daemon(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(daemon_usage, stdout);
+			daemon_usage();
 			return 0;
 		}
 	d.conf_path = mape_conf_arg(argc, argv);
@@ -1018,23 +1052,29 @@ out:
 
 /* ---- update ---- */
 
-static const char update_usage[] =
-	"usage: mapectl update --prefix PREFIX [--dhcpv6-hex HEX] [--pin-dir DIR]\n"
-	"\n"
-	"Tells the instance its (new) delegated prefix, and the RFC 7598 DHCPv6 options when\n"
-	"the server sent them (they then replace the configured rule source). With a daemon\n"
-	"running for --pin-dir, through its control socket; without one, runs mapectl up with\n"
-	"the options of the instance's last successful up. For DHCPv6 clients' hooks.\n";
+static const struct mape_opt update_opts[] = {
+	{ "prefix", 'p', "PREFIX", "the delegated IPv6 prefix" },
+	{ "dhcpv6-hex", 'd', "HEX", "the RFC 7598 options the DHCPv6 server sent, as hex" },
+	{ "pin-dir", 'P', "DIR", "the instance (default " MAPE_PIN_DIR ")" },
+	MAPE_OPT_END,
+};
+
+static const struct mape_opt *const update_optv[] = { update_opts, mape_help_opts, NULL };
+
+static void update_usage(void)
+{
+	fputs("usage: mapectl update --prefix PREFIX [--dhcpv6-hex HEX] [--pin-dir DIR]\n"
+	      "\n"
+	      "Tells the instance its (new) delegated prefix, and the RFC 7598 DHCPv6 options when\n"
+	      "the server sent them (they then replace the configured rule source). With a daemon\n"
+	      "running for --pin-dir, through its control socket; without one, runs mapectl up with\n"
+	      "the options of the instance's last successful up. For DHCPv6 clients' hooks.\n"
+	      "\n", stdout);
+	mape_opts_help(stdout, update_optv);
+}
 
 int cmd_update(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "prefix", required_argument, NULL, 'p' },
-		{ "dhcpv6-hex", required_argument, NULL, 'd' },
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *prefix = NULL, *dhcpv6 = NULL, *pin_dir = MAPE_PIN_DIR;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct mape_prefix p6;
@@ -1043,7 +1083,7 @@ int cmd_update(int argc, char **argv)
 	int c, fd, n, sn, ret;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", update_optv)) != -1) {
 		switch (c) {
 		case 'p':
 			prefix = optarg;
@@ -1055,7 +1095,7 @@ int cmd_update(int argc, char **argv)
 			pin_dir = optarg;
 			break;
 		case 'h':
-			fputs(update_usage, stdout);
+			update_usage();
 			return 0;
 		default:
 			return mape_usage_error(argc, argv);

@@ -18,33 +18,44 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include "cmd.h"
+#include "opts.h"
 #include "fwd.h"
 #include "pin.h"
 
 enum { FWD_PIN_DIR = 0x300, FWD_FROM, FWD_COMMENT, FWD_JSON };
 
-static const char fwd_usage[] =
-	"usage: mapectl forward add PROTO EXT[-EXT_LAST] HOST[:PORT] [--from CIDR]...\n"
-	"                           [--comment TEXT] [--pin-dir DIR]\n"
-	"       mapectl forward del PROTO EXT [--pin-dir DIR]\n"
-	"       mapectl forward list [--json] [--pin-dir DIR]\n"
-	"\n"
-	"Publish a LAN server on ports of this line's port set (static NAPT).\n"
-	"\n"
-	"  PROTO           tcp, udp or both\n"
-	"  EXT[-EXT_LAST]  external port(s), all in the port set (mapectl status shows it);\n"
-	"                  a range maps port by port to PORT, PORT+1, ...\n"
-	"  HOST[:PORT]     the LAN server; PORT defaults to EXT\n"
-	"  --from CIDR     admit only these sources (repeat; default: any); others are\n"
-	"                  dropped in the data path, counted as drop_fwd_filtered\n"
-	"  --comment TEXT  a note kept with the forward\n"
-	"  --json          list: a JSON list\n"
-	"  --pin-dir DIR   the instance (default " MAPE_PIN_DIR ")\n"
-	"\n"
-	"The router's firewall still decides: accept the forward in its forward chain,\n"
-	"e.g. iifname \"mape0\" ip daddr HOST tcp dport PORT accept. Forwards are kept in\n"
-	"/var/lib/mape (or $MAPE_STATE_DIR) and re-applied by mapectl up; those whose\n"
-	"ports leave the port set are kept disabled until the ports come back.\n";
+static const struct mape_opt fwd_opts[] = {
+	{ "from", FWD_FROM, "CIDR",
+	  "admit only these sources (repeat; default: any); others are\n"
+	  "dropped in the data path, counted as drop_fwd_filtered" },
+	{ "comment", FWD_COMMENT, "TEXT", "a note kept with the forward" },
+	{ "json", FWD_JSON, NULL, "list: a JSON list" },
+	{ "pin-dir", FWD_PIN_DIR, "DIR", "the instance (default " MAPE_PIN_DIR ")" },
+	MAPE_OPT_END,
+};
+
+static const struct mape_opt *const fwd_optv[] = { fwd_opts, mape_help_opts, NULL };
+
+static void fwd_usage(void)
+{
+	fputs("usage: mapectl forward add PROTO EXT[-EXT_LAST] HOST[:PORT] [--from CIDR]...\n"
+	      "                           [--comment TEXT] [--pin-dir DIR]\n"
+	      "       mapectl forward del PROTO EXT [--pin-dir DIR]\n"
+	      "       mapectl forward list [--json] [--pin-dir DIR]\n"
+	      "\n"
+	      "Publish a LAN server on ports of this line's port set (static NAPT).\n"
+	      "\n"
+	      "  PROTO             tcp, udp or both\n"
+	      "  EXT[-EXT_LAST]    external port(s), all in the port set (mapectl status shows\n"
+	      "                    it); a range maps port by port to PORT, PORT+1, ...\n"
+	      "  HOST[:PORT]       the LAN server; PORT defaults to EXT\n", stdout);
+	mape_opts_help(stdout, fwd_optv);
+	fputs("\n"
+	      "The router's firewall still decides: accept the forward in its forward chain,\n"
+	      "e.g. iifname \"mape0\" ip daddr HOST tcp dport PORT accept. Forwards are kept in\n"
+	      "/var/lib/mape (or $MAPE_STATE_DIR) and re-applied by mapectl up; those whose\n"
+	      "ports leave the port set are kept disabled until the ports come back.\n", stdout);
+}
 
 struct fwd_args {
 	const char *pin_dir, *comment;
@@ -298,23 +309,15 @@ static int fwd_list(const struct fwd_args *a, const struct mape_fwd_set *set, ch
 
 static int parse_args(int argc, char **argv, struct fwd_args *a, char *err)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, FWD_PIN_DIR },
-		{ "from", required_argument, NULL, FWD_FROM },
-		{ "comment", required_argument, NULL, FWD_COMMENT },
-		{ "json", no_argument, NULL, FWD_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	int c;
 
 	memset(a, 0, sizeof(*a));
 	a->pin_dir = MAPE_PIN_DIR;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", fwd_optv)) != -1) {
 		switch (c) {
 		case 'h':
-			fputs(fwd_usage, stdout);
+			fwd_usage();
 			return 1;
 		case FWD_PIN_DIR:
 			a->pin_dir = optarg;

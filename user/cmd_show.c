@@ -19,20 +19,19 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include "cmd.h"
+#include "opts.h"
 #include "pin.h"
 #include "fwd.h"
 #include "attach.h"
 
 enum { SHOW_PIN_DIR = 0x200, SHOW_JSON, SHOW_ALL, SHOW_PROTO };
 
-#define SHOW_COMMON_LONGOPTS                                            \
-	{ "pin-dir", required_argument, NULL, SHOW_PIN_DIR },           \
-	{ "json", no_argument, NULL, SHOW_JSON },                       \
-	{ "help", no_argument, NULL, 'h' }
-
-#define SHOW_COMMON_HELP                                                            \
-	"  --pin-dir DIR  pinned maps of the instance (default " MAPE_PIN_DIR ")\n"    \
-	"  --json         one JSON object\n"
+/* The options of status, stats and sessions alike. */
+static const struct mape_opt show_common_opts[] = {
+	{ "pin-dir", SHOW_PIN_DIR, "DIR", "pinned maps of the instance (default " MAPE_PIN_DIR ")" },
+	{ "json", SHOW_JSON, NULL, "one JSON object" },
+	MAPE_OPT_END,
+};
 
 static const char *const proto_names[MAPE_P_NUM] = { "tcp", "udp", "icmp" };
 static const char *const proto_upper[MAPE_P_NUM] = { "TCP", "UDP", "ICMP" };
@@ -48,17 +47,18 @@ struct show_args {
  * Options common to the three commands. Returns 0 to go on, or 1 with
  * *rc set to the exit code (--help, a usage or a value error).
  */
-static int show_parse(int argc, char **argv, const struct option *opts, const char *usage,
-		      struct show_args *a, int *rc)
+static int show_parse(int argc, char **argv, const struct mape_opt *const *optv,
+		      const char *usage, struct show_args *a, int *rc)
 {
 	int c;
 
 	a->pin_dir = MAPE_PIN_DIR;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", optv)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);
+			mape_opts_help(stdout, optv);
 			*rc = 0;
 			return 1;
 		case SHOW_PIN_DIR:
@@ -740,19 +740,18 @@ static const char status_usage[] =
 	"usage: mapectl status [--pin-dir DIR] [--json]\n"
 	"\n"
 	"Configuration of the running instance, its attachments and the use of its port set.\n"
-	"\n"
-	SHOW_COMMON_HELP;
+	"\n";
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = { SHOW_COMMON_LONGOPTS, { 0 } };
+	static const struct mape_opt *const optv[] = { show_common_opts, mape_help_opts, NULL };
 	struct show_args a = { 0 };
 	struct mape_config cfg;
 	struct status *st;
 	char err[MAPE_ERRLEN], ip4[32], ce[64], br[64];
 	int rc, ret;
 
-	if (show_parse(argc, argv, opts, status_usage, &a, &rc))
+	if (show_parse(argc, argv, optv, status_usage, &a, &rc))
 		return rc;
 	ret = mape_read_cfg(a.pin_dir, &cfg, err);
 	if (ret)
@@ -793,24 +792,22 @@ static const char stats_usage[] =
 	"\n"
 	"Packet counters of the data path, summed over CPUs: every packet ends in one\n"
 	"verdict counter; events are counted besides.\n"
-	"\n"
-	SHOW_COMMON_HELP
-	"  --all          list counters that are zero too (--json always does)\n";
+	"\n";
 
 int cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		SHOW_COMMON_LONGOPTS,
-		{ "all", no_argument, NULL, SHOW_ALL },
-		{ 0 },
+	static const struct mape_opt opts[] = {
+		{ "all", SHOW_ALL, NULL, "list counters that are zero too (--json always does)" },
+		MAPE_OPT_END,
 	};
+	static const struct mape_opt *const optv[] = { show_common_opts, opts, mape_help_opts, NULL };
 	struct mape_ctr sum[MAPE_CTR_MAX];
 	struct show_args a = { 0 };
 	struct mape_config cfg;
 	char err[MAPE_ERRLEN];
 	int rc, shown = 0;
 
-	if (show_parse(argc, argv, opts, stats_usage, &a, &rc))
+	if (show_parse(argc, argv, optv, stats_usage, &a, &rc))
 		return rc;
 	if (mape_read_cfg(a.pin_dir, &cfg, err) || mape_read_counters(a.pin_dir, "mape_stats", MAPE_CTR_MAX, sum, err))
 		return mape_errorf("%s", err);
@@ -1069,17 +1066,15 @@ static const char sessions_usage[] =
 	"\n"
 	"NAPT sessions, by protocol and external port: internal and remote endpoints,\n"
 	"TCP state, age, idle time and time left before expiry (seconds), packets.\n"
-	"\n"
-	SHOW_COMMON_HELP
-	"  --proto P      only sessions of protocol P (tcp, udp or icmp)\n";
+	"\n";
 
 int cmd_sessions(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		SHOW_COMMON_LONGOPTS,
-		{ "proto", required_argument, NULL, SHOW_PROTO },
-		{ 0 },
+	static const struct mape_opt opts[] = {
+		{ "proto", SHOW_PROTO, "P", "only sessions of protocol P (tcp, udp or icmp)" },
+		MAPE_OPT_END,
 	};
+	static const struct mape_opt *const optv[] = { show_common_opts, opts, mape_help_opts, NULL };
 	struct port_usage usage[MAPE_P_NUM];
 	struct show_args a = { 0 };
 	struct mape_config cfg;
@@ -1088,7 +1083,7 @@ int cmd_sessions(int argc, char **argv)
 	size_t n = 0;
 	int rc, ret;
 
-	if (show_parse(argc, argv, opts, sessions_usage, &a, &rc))
+	if (show_parse(argc, argv, optv, sessions_usage, &a, &rc))
 		return rc;
 	ret = mape_read_cfg(a.pin_dir, &cfg, err);
 	if (!ret)

@@ -43,81 +43,74 @@
 enum {
 	OPT_WAN = OPT_INPUT_END + 1, OPT_LAN, OPT_MTU, OPT_XDP_MODE, OPT_PIN_DIR, OPT_TUN,
 	OPT_FILTERING, OPT_TO_TCP_EST, OPT_TO_TCP_TRANS, OPT_TO_UDP, OPT_TO_ICMP, OPT_ICMP_RATE,
-	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC, OPT_DAEMON,
+	OPT_MAX_SESSIONS, OPT_MAX_PER_HOST, OPT_MAX_PORTS_HOST, OPT_CONFIG, OPT_ROUTE, OPT_METRIC,
 };
+#define OPT_DAEMON MAPE_OPT_DAEMON_ONLY
 
 /* up's options; also the keys of the configuration file (conf.h). */
-/* The options of mapectl daemon that up refuses on its command line (and
- * ignores as keys of the configuration file). */
-const char *const mape_daemon_opts[] = { "metrics", "session-log", "port-mapping",
-					 "port-mapping-per-host", "port-mapping-max-lifetime",
-					 "port-mapping-nft-set", NULL };
-
-const struct option mape_up_opts[] = {
-	MAPE_INPUT_LONGOPTS,
-	{ "wan", required_argument, NULL, OPT_WAN },
-	{ "lan", required_argument, NULL, OPT_LAN },
-	{ "mtu", required_argument, NULL, OPT_MTU },
-	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
-	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-	{ "tun", required_argument, NULL, OPT_TUN },
-	{ "filtering", required_argument, NULL, OPT_FILTERING },
-	{ "timeout-tcp-est", required_argument, NULL, OPT_TO_TCP_EST },
-	{ "timeout-tcp-trans", required_argument, NULL, OPT_TO_TCP_TRANS },
-	{ "timeout-udp", required_argument, NULL, OPT_TO_UDP },
-	{ "timeout-icmp", required_argument, NULL, OPT_TO_ICMP },
-	{ "icmp-rate", required_argument, NULL, OPT_ICMP_RATE },
-	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
-	{ "max-sessions-per-host", required_argument, NULL, OPT_MAX_PER_HOST },
-	{ "max-ports-per-host", required_argument, NULL, OPT_MAX_PORTS_HOST },
-	{ "route", required_argument, NULL, OPT_ROUTE },
-	{ "metric", required_argument, NULL, OPT_METRIC },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	/* mapectl daemon's (keys of the configuration file too) */
-	{ "metrics", required_argument, NULL, OPT_DAEMON },
-	{ "session-log", required_argument, NULL, OPT_DAEMON },
-	{ "port-mapping", required_argument, NULL, OPT_DAEMON },
-	{ "port-mapping-per-host", required_argument, NULL, OPT_DAEMON },
-	{ "port-mapping-max-lifetime", required_argument, NULL, OPT_DAEMON },
-	{ "port-mapping-nft-set", required_argument, NULL, OPT_DAEMON },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
+static const struct mape_opt up_opts[] = {
+	{ "wan", OPT_WAN, "IF", "IPv6 uplink; the CE address is added to it" },
+	{ "lan", OPT_LAN, "IF", "LAN interface (repeat for several, at most 8)" },
+	{ "mtu", OPT_MTU, "N", "tunnel MTU (default 1460); TCP MSS is clamped to N - 40" },
+	{ "xdp-mode", OPT_XDP_MODE, "M", "native (default) or skb (generic XDP)" },
+	{ "tun", OPT_TUN, "NAME", "tunnel interface name (default mape0; its veth peer NAME-p)" },
+	{ "filtering", OPT_FILTERING, "F",
+	  "inbound filtering: address (default, RFC 4787 ADF) or endpoint" },
+	{ "timeout-tcp-est", OPT_TO_TCP_EST, "S", "established TCP timeout, seconds (default 7440)" },
+	{ "timeout-tcp-trans", OPT_TO_TCP_TRANS, "S",
+	  "transitory TCP timeout, seconds (default 240)" },
+	{ "timeout-udp", OPT_TO_UDP, "S", "UDP timeout, seconds (default 300)" },
+	{ "timeout-icmp", OPT_TO_ICMP, "S", "ICMP timeout, seconds (default 60)" },
+	{ "icmp-rate", OPT_ICMP_RATE, "N", "ICMP errors we send per second (default 10)" },
+	{ "max-sessions", OPT_MAX_SESSIONS, "N", "session table size (default 65536; fixed until down)" },
+	{ "max-sessions-per-host", OPT_MAX_PER_HOST, "N",
+	  "sessions one LAN host may hold (default: a quarter of\n"
+	  "--max-sessions; 0: no limit)" },
+	{ "max-ports-per-host", OPT_MAX_PORTS_HOST, "N",
+	  "ports of the set one LAN host may take alone, per protocol;\n"
+	  "beyond, its new flows share ports in use (default: half\n"
+	  "the set; 0: no limit)" },
+	{ "route", OPT_ROUTE, "R",
+	  "the IPv4 default route into the tunnel: default (main table,\n"
+	  "the default), 'table N', or none; a default route it replaces\n"
+	  "is saved and put back by mapectl down" },
+	{ "metric", OPT_METRIC, "M", "its metric (default 0)" },
+	{ "config", OPT_CONFIG, "FILE",
+	  "options from FILE (key = value, the options without dashes,\n"
+	  "and a [forwards] section); the command line overrides it" },
+	{ "pin-dir", OPT_PIN_DIR, "DIR", "where maps and programs are pinned (default " MAPE_PIN_DIR ")" },
+	MAPE_OPT_END,
 };
 
-static const char up_usage[] =
-	"usage: mapectl up --wan IF --lan IF [--lan IF...] --prefix PREFIX\n"
-	"         (--preset NAME | --rule RULE... | --dhcpv6-hex HEX | --provisioning FILE)\n"
-	"         [--br ADDR] [--iid draft03|rfc7597] [--mtu N] [--xdp-mode native|skb]\n"
-	"         [--tun NAME] [--filtering address|endpoint] [--pin-dir DIR]\n"
-	"         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
-	"         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
-	"         [--max-sessions-per-host N] [--max-ports-per-host N]\n"
-	"         [--route default|'table N'|none] [--metric M] [--config FILE]\n"
-	"\n"
-	"  --wan IF          IPv6 uplink; the CE address is added to it\n"
-	"  --lan IF          LAN interface (repeat for several, at most 8)\n"
-	"  --mtu N           tunnel MTU (default 1460); TCP MSS is clamped to N - 40\n"
-	"  --xdp-mode M      native (default) or skb (generic XDP)\n"
-	"  --tun NAME        tunnel interface name (default mape0; its veth peer NAME-p)\n"
-	"  --filtering F     inbound filtering: address (default, RFC 4787 ADF) or endpoint\n"
-	"  --timeout-*       session timeouts in seconds (defaults 7440, 240, 300, 60)\n"
-	"  --icmp-rate N     ICMP errors we send per second (default 10)\n"
-	"  --max-sessions N  session table size (default 65536; fixed until down)\n"
-	"  --max-sessions-per-host N\n"
-	"                    sessions one LAN host may hold (default: a quarter of\n"
-	"                    --max-sessions; 0: no limit)\n"
-	"  --max-ports-per-host N\n"
-	"                    ports of the set one LAN host may take alone, per protocol;\n"
-	"                    beyond, its new flows share ports in use (default: half\n"
-	"                    the set; 0: no limit)\n"
-	"  --route R         the IPv4 default route into the tunnel: default (main table,\n"
-	"                    the default), 'table N', or none; a default route it replaces\n"
-	"                    is saved and put back by mapectl down\n"
-	"  --metric M        its metric (default 0)\n"
-	"  --config FILE     options from FILE (key = value, the options without dashes,\n"
-	"                    and a [forwards] section); the command line overrides it\n"
-	"  --pin-dir DIR     where maps and programs are pinned (default " MAPE_PIN_DIR ")\n"
-	"  rule options      as for mapectl calc (see mapectl calc --help)\n";
+/* what up parses (mapectl daemon's options too: they are keys of the
+ * configuration file, and up names them in its error), and what it lists */
+static const struct mape_opt *const up_optv[] = { mape_input_opts, up_opts, mape_daemon_opts,
+						  mape_help_opts, NULL };
+static const struct mape_opt *const up_helpv[] = { mape_input_opts, up_opts, mape_help_opts,
+						   NULL };
+
+const struct option *mape_up_longopts(void)
+{
+	static struct option lo[64];
+
+	if (!lo[0].name)
+		mape_opts_longopts(up_optv, lo, 64);
+	return lo;
+}
+
+static void up_usage(void)
+{
+	fputs("usage: mapectl up --wan IF --lan IF [--lan IF...] --prefix PREFIX\n"
+	      "         (--preset NAME | --rule RULE... | --dhcpv6-hex HEX | --provisioning FILE)\n"
+	      "         [--br ADDR] [--iid draft03|rfc7597] [--mtu N] [--xdp-mode native|skb]\n"
+	      "         [--tun NAME] [--filtering address|endpoint] [--pin-dir DIR]\n"
+	      "         [--timeout-tcp-est S] [--timeout-tcp-trans S] [--timeout-udp S]\n"
+	      "         [--timeout-icmp S] [--icmp-rate N] [--max-sessions N]\n"
+	      "         [--max-sessions-per-host N] [--max-ports-per-host N]\n"
+	      "         [--route default|'table N'|none] [--metric M] [--config FILE]\n"
+	      "\n", stdout);
+	mape_opts_help(stdout, up_helpv);
+}
 
 struct up_opts {
 	struct mape_input in;
@@ -131,7 +124,6 @@ struct up_opts {
 
 static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 {
-	const struct option *opts = mape_up_opts;
 	static const char *const to_names[] = { "--timeout-tcp-est", "--timeout-tcp-trans",
 						 "--timeout-udp", "--timeout-icmp" };
 	unsigned long v;
@@ -150,7 +142,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 	o->icmp_rate = 10;
 	o->max_sessions = MAPE_MAX_SESSIONS;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", up_optv)) != -1) {
 		ret = mape_input_option(&o->in, c, optarg, err);
 		if (ret < 0)
 			return -EINVAL;
@@ -158,7 +150,7 @@ static int parse_up(int argc, char **argv, struct up_opts *o, char *err)
 			continue;
 		switch (c) {
 		case 'h':
-			fputs(up_usage, stdout);
+			up_usage();
 			return 1;
 		case OPT_WAN:
 			o->wan = optarg;
@@ -897,12 +889,11 @@ int cmd_up(int argc, char **argv)
 	char **orig_argv = argv;
 
 	for (int i = 1; i < argc; i++)
-		for (const char *const *d = mape_daemon_opts; *d; d++)
-			if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, *d, strlen(*d)) &&
-			    (!argv[i][strlen(*d) + 2] || argv[i][strlen(*d) + 2] == '='))
-				return mape_errorf("--%s is an option of mapectl daemon, not of up", *d);
+		if (!strncmp(argv[i], "--", 2) && mape_is_daemon_opt(argv[i] + 2))
+			return mape_errorf("--%.*s is an option of mapectl daemon, not of up",
+					   (int)strcspn(argv[i] + 2, "="), argv[i] + 2);
 	if (conf_path) {
-		ret = mape_conf_load(conf_path, mape_up_opts, &conf, err);
+		ret = mape_conf_load(conf_path, mape_up_longopts(), &conf, err);
 		if (!ret) {
 			sv = mape_conf_strip(argc, argv, &sc);
 			mv = sv ? mape_conf_merge(&conf, sc, sv, &argc) : NULL;
@@ -965,11 +956,11 @@ done:
 
 int cmd_down(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	static const struct mape_opt opts[] = {
+		{ "pin-dir", OPT_PIN_DIR, "DIR", "the instance's pin directory (default " MAPE_PIN_DIR ")" },
+			MAPE_OPT_END,
 	};
+	static const struct mape_opt *const optv[] = { opts, mape_help_opts, NULL };
 	const char *pin_dir = MAPE_PIN_DIR;
 	char err[MAPE_ERRLEN], dir[512], tun[IF_NAMESIZE] = "", wan[IF_NAMESIZE] = "";
 	int ret;
@@ -977,13 +968,16 @@ int cmd_down(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = mape_getopt(argc, argv, "h", optv)) != -1) {
 		if (c == OPT_PIN_DIR) {
 			pin_dir = optarg;
 		} else if (c == 'h') {
 			printf("usage: mapectl down [--pin-dir DIR]\n"
-			       "  removes what mapectl up added: attachments, the tunnel interface,\n"
-			       "  the CE address, the pinned maps and programs (and so all sessions)\n");
+			       "\n"
+			       "Removes what mapectl up added: attachments, the tunnel interface,\n"
+			       "the CE address, the pinned maps and programs (and so all sessions).\n"
+			       "\n");
+			mape_opts_help(stdout, optv);
 			return 0;
 		} else {
 			return mape_usage_error(argc, argv);

@@ -10,6 +10,22 @@
 #include <json-c/json.h>
 #include "input.h"
 
+const struct mape_opt mape_input_opts[] = {
+	{ "prefix", OPT_PREFIX, "P", "delegated IPv6 prefix (or the /64 of an RA-only line)" },
+	{ "preset", OPT_PRESET, "NAME", "built-in service (the list: mapectl calc --help)" },
+	{ "rule", OPT_RULE, "R",
+	  "ipv6prefix=ADDR,prefix6len=N,ipv4prefix=ADDR,prefix4len=N,\n"
+	  "ealen=N[,offset=N][,psidlen=N][,psid=N][,br=ADDR][,fmr]\n"
+	  "(psid= is right-aligned); several: longest match is the BMR,\n"
+	  "the others are FMRs" },
+	{ "dhcpv6-hex", OPT_DHCPV6, "HEX", "RFC 7598 options (94 container, or 89/90/93) as hex" },
+	{ "provisioning", OPT_PROV, "F", "HB46PP JSON (map_e object) or OCN basicMapRules JSON" },
+	{ "iid", OPT_IID, "LAYOUT",
+	  "interface identifier: draft03 or rfc7597 (default: the source's)" },
+	{ "br", OPT_BR, "ADDR", "BR address (overrides the source's)" },
+	MAPE_OPT_END,
+};
+
 void mape_input_init(struct mape_input *in)
 {
 	memset(in, 0, sizeof(*in));

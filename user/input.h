@@ -10,20 +10,15 @@
 
 #include <getopt.h>
 #include "mape.h"
+#include "opts.h"
 
 enum {
 	OPT_PREFIX = 0x100, OPT_PRESET, OPT_RULE, OPT_DHCPV6, OPT_PROV, OPT_IID, OPT_BR,
 	OPT_JSON, OPT_INPUT_END
 };
 
-#define MAPE_INPUT_LONGOPTS                                                    \
-	{ "prefix", required_argument, NULL, OPT_PREFIX },                     \
-	{ "preset", required_argument, NULL, OPT_PRESET },                     \
-	{ "rule", required_argument, NULL, OPT_RULE },                         \
-	{ "dhcpv6-hex", required_argument, NULL, OPT_DHCPV6 },                 \
-	{ "provisioning", required_argument, NULL, OPT_PROV },                 \
-	{ "iid", required_argument, NULL, OPT_IID },                           \
-	{ "br", required_argument, NULL, OPT_BR }
+/* The rule-input options with their help (opts.h), for calc's and up's tables. */
+extern const struct mape_opt mape_input_opts[];
 
 #define MAPE_MAX_CLI_RULES 64
 
