@@ -80,17 +80,33 @@ static __always_inline void host_add(__be32 host, __u32 idx, int delta)
 	}
 }
 
-/* Does LAN host `host` hold `limit` of counter idx already (0: no limit)?
- * The router's own traffic (our IPv4) has no limit. */
-static __always_inline int host_at(const struct mape_config *cfg, __be32 host, __u32 idx,
-				   __u32 limit)
+/* LAN host `host`'s fair-sharing entry, made (zero) if it has none; NULL
+ * when the map is full (its sessions are then not counted). Session
+ * creation looks it up once and passes it on (host_over, host_inc). */
+static __always_inline struct mape_host *host_get(__be32 host)
 {
-	struct mape_host *h;
+	struct mape_host zero = {}, *h = bpf_map_lookup_elem(&mape_hosts, &host);
 
-	if (!limit || host == cfg->ipv4 || idx >= HOST_NUM)
+	if (h)
+		return h;
+	bpf_map_update_elem(&mape_hosts, &host, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&mape_hosts, &host);
+}
+
+/* Does the host of entry h hold `limit` of counter idx already (0: no
+ * limit)? The router's own traffic (our IPv4) has no limit. */
+static __always_inline int host_over(const struct mape_config *cfg, const struct mape_host *h,
+				     __be32 host, __u32 idx, __u32 limit)
+{
+	if (!limit || host == cfg->ipv4 || idx >= HOST_NUM || !h)
 		return 0;
-	h = bpf_map_lookup_elem(&mape_hosts, &host);
-	return h && ((__u32 *)h)[idx] >= limit;
+	return ((const __u32 *)h)[idx] >= limit;
+}
+
+static __always_inline void host_inc(struct mape_host *h, __u32 idx)
+{
+	if (h && idx < HOST_NUM)
+		__sync_fetch_and_add(&((__u32 *)h)[idx], 1);
 }
 
 /* The forward of (proto, our port), or NULL: a forwarded port is reserved. */
@@ -403,7 +419,7 @@ static __always_inline int tuple_free(__u8 proto, __be16 port, __be32 rem, __be1
  * Inlined into nat_create: one frame less on the deepest chain.
  */
 static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const struct mape_out_key *k,
-				      int *overlap)
+					   const struct mape_host *h, int *overlap)
 {
 	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
 				    .proto = k->proto };
@@ -424,7 +440,7 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 	if (!st.count)
 		return 0;
 	st.start = bpf_get_prandom_u32() % st.count;
-	if (host_at(cfg, k->int_addr, HOST_PORTS(pi), cfg->max_ports_host)) {
+	if (host_over(cfg, h, k->int_addr, HOST_PORTS(pi), cfg->max_ports_host)) {
 		/* its share of free ports taken: it shares ports in use */
 		st.overlap = st.busy_only = 1;
 		bpf_loop(st.count, port_search_step, &st, 0);
@@ -450,7 +466,8 @@ static __always_inline __u32 nat_pick_port(const struct mape_config *cfg, const 
 }
 
 /* Account a new session on its port, binding and filter entries. */
-static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext, __u32 epoch)
+static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext, __u32 epoch,
+					struct mape_host *h)
 {
 	struct mape_bind_key bk = { .int_addr = k->int_addr, .int_port = k->int_port,
 				    .proto = k->proto };
@@ -468,7 +485,7 @@ static __always_inline void nat_account(const struct mape_out_key *k, __be16 ext
 			pt->int_addr = k->int_addr;
 			pt->int_port = k->int_port;
 			pt->shared = 0;
-			host_add(k->int_addr, HOST_PORTS(pi), 1);
+			host_inc(h, HOST_PORTS(pi));
 			if (used)
 				__sync_fetch_and_add(used, 1);
 		} else if (pt->int_addr != k->int_addr || pt->int_port != k->int_port) {
@@ -498,6 +515,7 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 {
 	struct mape_in_val iv = { .int_addr = k->int_addr, .int_port = k->int_port };
 	struct mape_session *s, *sp;
+	struct mape_host *h;
 	struct mape_in_key ik;
 	__be16 ext = (__be16)ext_arg;
 	int overlap = 0, rc;
@@ -508,10 +526,11 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	if (!s)
 		return -MAPE_CTR_DROP_TABLE_FULL;
 	/* one host must not starve the others */
-	if (host_at(cfg, k->int_addr, HOST_SESSIONS, cfg->max_per_host))
+	h = host_get(k->int_addr);
+	if (host_over(cfg, h, k->int_addr, HOST_SESSIONS, cfg->max_per_host))
 		return -MAPE_CTR_DROP_HOST_LIMIT;
 	if (!ext)
-		ext = (__be16)nat_pick_port(cfg, k, &overlap);
+		ext = (__be16)nat_pick_port(cfg, k, h, &overlap);
 	if (!ext)
 		return overlap == 2 ? -MAPE_CTR_DROP_HOST_LIMIT : -MAPE_CTR_DROP_EXHAUSTED;
 	__builtin_memset(s, 0, sizeof(*s));
@@ -541,8 +560,8 @@ static __noinline int nat_create(const struct mape_config *cfg, const struct map
 	sp = bpf_map_lookup_elem(&mape_out, k);
 	if (!sp)
 		return -MAPE_CTR_DROP_TABLE_FULL;
-	nat_account(k, ext, cfg->epoch);
-	host_add(k->int_addr, HOST_SESSIONS, 1);
+	nat_account(k, ext, cfg->epoch, h);
+	host_inc(h, HOST_SESSIONS);
 	if (sess_arm(sp)) {
 		sp->flags |= MAPE_SESS_NO_TIMER;
 		count(MAPE_CTR_EV_TIMER_LATE, 0);
