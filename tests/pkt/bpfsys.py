@@ -642,6 +642,21 @@ class MapeFragVal(CStruct):
     """struct mape_frag_val."""
 
 
+@btf_mirror("mape_nh_key")
+class MapeNhKey(CStruct):
+    """struct mape_nh_key: an IPv6 or IPv4-mapped address."""
+
+
+@btf_mirror("mape_nh")
+class MapeNh(CStruct):
+    """struct mape_nh: a next hop and when the FIB gave it."""
+
+
+@btf_mirror("mape_nh_slot")
+class MapeNhSlot(CStruct):
+    """struct mape_nh_slot: a slot of mape_nh (per CPU)."""
+
+
 @btf_mirror("mape_fmr_key")
 class MapeFmrKey(CStruct):
     """struct mape_fmr_key (LPM trie key)."""
