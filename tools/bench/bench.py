@@ -11,7 +11,10 @@ in the same run. Prints a table and writes build/bench.json.
    slow path only, (d) Linux forwarding + nftables SNAT to a port range (no
    tunnel: the CI kernel has no ip6tnl). The generator's own rate is reported.
 3. Scale: fast-path rate with 1k, 64k and 1M sessions in the table; new
-   sessions per second through the slow path; kernel memory per session.
+   sessions per second through the slow path; kernel memory per session
+   (maps, and what the kernel allocates for 100k live sessions); program
+   time per packet while forwarding (bpf_stats); two veth queues with one
+   generator per CPU, received rate per CPU.
 4. iperf3 TCP through the namespace lab: CE + BR versus plain IPv6 routing
    on the same links.
 
@@ -80,15 +83,18 @@ def rig_down():
         subprocess.run(["ip", "netns", "del", "%s-%s" % (P, ns)], capture_output=True)
 
 
-def rig_up():
+def rig_up(queues=1):
+    """gen --veth-- CE --veth-- sink; queues > 1: veths with that many queues
+    each way (veth puts a frame on the peer's queue of the sending CPU)."""
     rig_down()
     for ns in ("gen", "ce", "sink"):
         sh(["ip", "netns", "add", "%s-%s" % (P, ns)])
         sh(["ip", "link", "set", "lo", "up"], ns)
-    sh(["ip", "link", "add", "g0", "netns", P + "-gen", "type", "veth", "peer", "name", "lan0",
-        "netns", P + "-ce"])
-    sh(["ip", "link", "add", "wan0", "netns", P + "-ce", "type", "veth", "peer", "name", "s0",
-        "netns", P + "-sink"])
+    q = ["numtxqueues", str(queues), "numrxqueues", str(queues)] if queues > 1 else []
+    sh(["ip", "link", "add", "g0", "netns", P + "-gen"] + q + ["type", "veth", "peer", "name",
+        "lan0", "netns", P + "-ce"] + q)
+    sh(["ip", "link", "add", "wan0", "netns", P + "-ce"] + q + ["type", "veth", "peer", "name",
+        "s0", "netns", P + "-sink"] + q)
     for ns, dev in (("gen", "g0"), ("ce", "lan0"), ("ce", "wan0"), ("sink", "s0")):
         sh(["ip", "link", "set", dev, "up"], ns)
     # the receiving peers take XDP frames (NAPI) before `up` checks them: the
@@ -150,6 +156,59 @@ def measure(seconds, flows=FLOWS, warmup=0.5):
               "--seconds", str(seconds + warmup + 0.4)], "gen", capture=True)
     out, _ = sink.communicate(timeout=seconds + 30)
     return json.loads(gen)["pps"], json.loads(out)["pps"]
+
+
+def measure_cpus(seconds, cpus):
+    """One generator per CPU of cpus, each pinned (so each fills its own veth
+    queue and the CE and sink work for it on that CPU), the flows split
+    between them. Returns (generated pps, received pps, received pps per CPU)."""
+    sink = subprocess.Popen(["ip", "netns", "exec", P + "-sink", TRAFGEN, "sink", "--dev", "s0",
+                             "--seconds", str(seconds), "--warmup", "0.5"],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    per = FLOWS // len(cpus)
+    gens = [subprocess.Popen(["ip", "netns", "exec", P + "-gen", TRAFGEN, "gen", "--dev", "g0",
+                              "--smac", mac("gen", "g0"), "--dmac", mac("ce", "lan0"), "--src",
+                              HOST4, "--dst", REMOTE4, "--flows", str(per), "--base-port",
+                              str(10000 + i * per), "--cpu", str(c), "--seconds",
+                              str(seconds + 0.9)], stdout=subprocess.PIPE, text=True)
+            for i, c in enumerate(cpus)]
+    gen_pps = sum(json.loads(g.communicate(timeout=seconds + 30)[0])["pps"] for g in gens)
+    out = json.loads(sink.communicate(timeout=seconds + 30)[0])
+    return gen_pps, out["pps"], out["per_cpu_pps"]
+
+
+def scaling(runs, seconds):
+    """The rig with 2 queues each way: one generator on CPU 0, then one on
+    each CPU, for the bare forwarder and for our fast path. Both CPUs also
+    run the generators and the sink: the figures say whether the CE's work
+    spreads over CPUs, not what a router with spare CPUs would do."""
+    ncpu = os.cpu_count() or 1
+    if ncpu < 2:
+        return {"skipped": "one CPU"}
+    cpus = list(range(min(ncpu, 2)))
+    res = {}
+
+    def runs_of(sel):
+        rx, per = [], []
+        for _ in range(runs):
+            _g, r, p = measure_cpus(seconds, sel)
+            rx.append(r)
+            per.append(p)
+        # per CPU: the median over runs of each CPU's rate
+        return {"rx_pps": stats(rx),
+                "per_cpu_pps": [statistics.median(x[i] for x in per) for i in range(len(per[0]))]}
+    rig_up(queues=2)
+    try:
+        res["bare_1cpu"] = with_forwarder(runs * (seconds + 2) + 5, lambda: runs_of(cpus[:1]))
+        res["bare_2cpu"] = with_forwarder(runs * (seconds + 2) + 5, lambda: runs_of(cpus))
+        ce_up()
+        in_netns(P + "-ce", lambda: create_flow_sessions(FLOWS))
+        res["fast_1cpu"] = runs_of(cpus[:1])
+        res["fast_2cpu"] = runs_of(cpus)
+    finally:
+        rig_down()
+    return res
 
 
 def rate_runs(runs, seconds, flows=FLOWS):
@@ -541,6 +600,7 @@ def main():
         res["rate_linux_nft_snat"] = rate_runs(a.runs, a.seconds)
     finally:
         rig_down()
+    res["scaling_2_queues"] = scaling(a.runs, a.seconds)
     if not a.no_lab:
         res["iperf3_lab"] = iperf_lab(a.runs)
     res["elapsed_s"] = time.time() - t0
@@ -662,6 +722,13 @@ def summarize(r):
     if r.get("new_sessions_per_second_cpu_bound"):
         print("New sessions through the TC slow path (program time only): %.0f per second" %
               r["new_sessions_per_second_cpu_bound"])
+    sc = r.get("scaling_2_queues", {})
+    if "fast_2cpu" in sc:
+        print("\nTwo veth queues, one generator per CPU (received Mpps, median; per CPU)")
+        for k in ("bare_1cpu", "bare_2cpu", "fast_1cpu", "fast_2cpu"):
+            v = sc[k]
+            print("  %-10s %7.3f  [%s]" % (k, v["rx_pps"]["median"] / 1e6,
+                                          ", ".join("%.3f" % (x / 1e6) for x in v["per_cpu_pps"])))
     if "iperf3_lab" in r:
         print("\niperf3 through the lab: %s" % json.dumps(r["iperf3_lab"]))
 

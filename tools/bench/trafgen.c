@@ -4,18 +4,24 @@
  * bpf/bench.bpf.c. All three run for a bounded time and stop by themselves.
  *
  *   trafgen gen  --dev IF --smac M --dmac M --src A --dst A [--dport N]
- *                [--flows N] [--size N] [--seconds S]
+ *                [--flows N] [--base-port N] [--cpu N] [--size N] [--seconds S]
  *       BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (5.18+): the kernel
- *       transmits each frame bench_gen returns XDP_TX for, out of IF.
+ *       transmits each frame bench_gen returns XDP_TX for, out of IF. UDP
+ *       source ports base-port .. base-port + flows - 1 (default 10000).
+ *       --cpu pins the generator (and so the veth queue it fills: veth picks
+ *       the peer's receive queue by the sending CPU) to CPU N.
  *   trafgen sink --dev IF [--seconds S] [--warmup S] [--skb]
- *       attaches bench_sink to IF and reports the rate it counted.
+ *       attaches bench_sink to IF and reports the rate it counted, in all
+ *       and per CPU.
  *   trafgen fwd  --in IF --out IF --smac M --dmac M [--seconds S] [--skb]
  *       attaches bench_fwd (redirect every frame to OUT) for S seconds.
  *
  * Output: one JSON object on stdout.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -31,7 +37,8 @@
 struct opts {
 	const char *dev, *out, *src, *dst;
 	unsigned char smac[6], dmac[6];
-	unsigned int flows, size, dport, skb;
+	unsigned int flows, size, dport, skb, base_port;
+	int cpu;		/* gen: pin to this CPU; -1: not pinned */
 	unsigned char hdr[42];	/* the generated frame's headers (bench_gen restores them) */
 	double seconds, warmup;
 };
@@ -101,6 +108,7 @@ static struct bench *open_bench(struct opts *o)
 	if (!b)
 		return NULL;
 	b->rodata->n_flows = o->flows ? o->flows : 1;
+	b->rodata->base_port = o->base_port;
 	memcpy((void *)b->rodata->gen_hdr, o->hdr, sizeof(b->rodata->gen_hdr));
 	memcpy((void *)b->rodata->fwd_dmac, o->dmac, 6);
 	memcpy((void *)b->rodata->fwd_smac, o->smac, 6);
@@ -124,6 +132,14 @@ static int run_gen(struct opts *o)
 
 	if (!ctx.ingress_ifindex || build_frame(o, frame))
 		return die("bad --dev, --src, --dst or --size");
+	if (o->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(o->cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			return die("bad --cpu");
+	}
 	ctx.data_end = o->size;	/* the kernel wants the frame's extent in ctx */
 	memcpy(o->hdr, frame, sizeof(o->hdr));
 	b = open_bench(o);
@@ -149,7 +165,8 @@ static int run_gen(struct opts *o)
 	return 0;
 }
 
-static unsigned long long sink_count(int fd, int ncpu)
+/* Packets the sink counted, in all (returned) and per CPU (into per[]). */
+static unsigned long long sink_count(int fd, int ncpu, unsigned long long *per)
 {
 	struct { __u64 packets, bytes; } v[ncpu];
 	unsigned long long n = 0;
@@ -157,8 +174,10 @@ static unsigned long long sink_count(int fd, int ncpu)
 
 	if (bpf_map_lookup_elem(fd, &zero, v))
 		return 0;
-	for (int i = 0; i < ncpu; i++)
+	for (int i = 0; i < ncpu; i++) {
+		per[i] = v[i].packets;
 		n += v[i].packets;
+	}
 	return n;
 }
 
@@ -167,7 +186,7 @@ static int attach_for(struct opts *o, int sink)
 	int ifindex = if_nametoindex(sink ? o->dev : o->dev);
 	__u32 flags = o->skb ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	int ncpu = libbpf_num_possible_cpus();
-	unsigned long long c0, c1;
+	unsigned long long c0, c1, p0[ncpu], p1[ncpu];
 	struct bench *b;
 	double t0, t1;
 
@@ -182,15 +201,19 @@ static int attach_for(struct opts *o, int sink)
 		return die("cannot attach XDP");
 	}
 	usleep(o->warmup * 1e6);
-	c0 = sink_count(bpf_map__fd(b->maps.bench_ctr), ncpu);
+	c0 = sink_count(bpf_map__fd(b->maps.bench_ctr), ncpu, p0);
 	t0 = now_s();
 	usleep(o->seconds * 1e6);
-	c1 = sink_count(bpf_map__fd(b->maps.bench_ctr), ncpu);
+	c1 = sink_count(bpf_map__fd(b->maps.bench_ctr), ncpu, p1);
 	t1 = now_s();
 	bpf_xdp_detach(ifindex, flags, NULL);
-	if (sink)
-		printf("{\"received\": %llu, \"seconds\": %.3f, \"pps\": %.0f}\n", c1 - c0,
-		       t1 - t0, (c1 - c0) / (t1 - t0));
+	if (sink) {
+		printf("{\"received\": %llu, \"seconds\": %.3f, \"pps\": %.0f, \"per_cpu_pps\": [",
+		       c1 - c0, t1 - t0, (c1 - c0) / (t1 - t0));
+		for (int i = 0; i < ncpu; i++)
+			printf("%s%.0f", i ? ", " : "", (p1[i] - p0[i]) / (t1 - t0));
+		printf("]}\n");
+	}
 	else
 		printf("{\"forwarder\": \"attached\", \"seconds\": %.3f}\n", t1 - t0);
 	bench__destroy(b);
@@ -207,9 +230,11 @@ int main(int argc, char **argv)
 		{ "flows", required_argument, NULL, 'f' }, { "size", required_argument, NULL, 'z' },
 		{ "seconds", required_argument, NULL, 't' },
 		{ "warmup", required_argument, NULL, 'w' }, { "skb", no_argument, NULL, 'k' },
+		{ "base-port", required_argument, NULL, 'b' }, { "cpu", required_argument, NULL, 'c' },
 		{ 0 },
 	};
-	struct opts o = { .flows = 1024, .size = 60, .dport = 9, .seconds = 2, .warmup = 0.5 };
+	struct opts o = { .flows = 1024, .size = 60, .dport = 9, .seconds = 2, .warmup = 0.5,
+			  .base_port = 10000, .cpu = -1 };
 	int c;
 
 	if (argc < 2)
@@ -229,6 +254,8 @@ int main(int argc, char **argv)
 		case 't': o.seconds = atof(optarg); break;
 		case 'w': o.warmup = atof(optarg); break;
 		case 'k': o.skb = 1; break;
+		case 'b': o.base_port = atoi(optarg); break;
+		case 'c': o.cpu = atoi(optarg); break;
 		default: return die("bad option");
 		}
 	}
