@@ -486,6 +486,9 @@ def udp_frame(smac, dmac, src, dst, sport, dport):
     return dmac + smac + b"\x08\x00" + ip + struct.pack("!HHHH", sport, dport, 26, 0) + b"x" * 18
 
 
+MAPE_SESS_NO_TIMER = 0x20     # include/mape_types.h: the kernel refused its timer
+
+
 def session_memory(n):
     """Kernel memory per live session, everything included: a CE with tables
     for 2^17 sessions, n sessions made by the TC program itself (each with
@@ -523,11 +526,17 @@ def session_memory(n):
         jan.close()
         return m0, s0, meminfo(), slabinfo()
     m0, s0, m1, s1 = in_netns(P + "-ce", make)
-    made = sum(1 for _ in bpfsys.Map(os.path.join(PIN, "mape_out")).keys())
+    out = bpfsys.Map(os.path.join(PIN, "mape_out"))
+    made = timed = 0
+    for _k, v in out.items():
+        made += 1
+        timed += not bpfsys.MapeSession.unpack(v).flags & MAPE_SESS_NO_TIMER
+    out.close()
     grew = {k: m1[k] - m0[k] for k in ("Slab", "Percpu", "VmallocUsed")}
     caches = sorted(((s1.get(k, 0) - s0.get(k, 0), k) for k in s1), reverse=True)[:4]
     dyn = sum(grew.values()) / made if made else None
-    return {"sessions": made, "map_bytes_per_entry": maps, "kernel_grew_bytes": grew,
+    return {"sessions": made, "with_own_timer": timed, "map_bytes_per_entry": maps,
+            "kernel_grew_bytes": grew,
             "top_slab_caches": {k: v for v, k in caches},
             "dynamic_per_session": dyn,
             "per_session_out_in": maps["mape_out"] + maps["mape_in"] + (dyn or 0),
@@ -714,9 +723,10 @@ def summarize(r):
     print("\nMap memory per entry (memlock / max entries): %.0f bytes (mape_out + mape_in), "
           "%.0f with bind and filter entries" % (m["out_plus_in"], m["all_four"]))
     sm = r["session_memory"]
-    print("Memory per live session, %d sessions made by the program: %.0f bytes allocated "
-          "beyond the maps (%s); %.0f in all (%.0f with bind and filter entries)" % (
-              sm["sessions"], sm["dynamic_per_session"] or 0,
+    print("Memory per live session, %d sessions made by the program (%d with their own "
+          "timer): %.0f bytes allocated beyond the maps (%s); %.0f in all (%.0f with bind and "
+          "filter entries)" % (
+              sm["sessions"], sm["with_own_timer"], sm["dynamic_per_session"] or 0,
               ", ".join("%s %+d kB" % (k, v // 1024) for k, v in sm["kernel_grew_bytes"].items()),
               sm["per_session_out_in"], sm["per_session_all"]))
     if r.get("new_sessions_per_second_cpu_bound"):
