@@ -69,6 +69,14 @@ static __noinline int ip4_csum_ok(struct xdp_md *ctx, __u32 l3)
 
 	if (!PKT_OK(ip, 20, end))
 		return 0;
+	/* the usual header without options: ten 16-bit words summed here, no
+	 * helper call (the fast path's cheapest check) */
+	if ((ip[0] & 0xf) == 5) {
+		const __u16 *w = (const __u16 *)ip;
+		__u32 s = (__u32)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9];
+
+		return csum_fold32(s) == 0xffff;
+	}
 	/* one constant size per header length: the verifier knows each access */
 	switch ((ip[0] & 0xf) * 4) {
 #define IP4_CSUM_CASE(n) \
