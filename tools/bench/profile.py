@@ -7,6 +7,8 @@ counters, so perf samples the cpu-clock (a timer) on every CPU.
 
   fast   the veth rig of make bench, 200 established flows on the XDP fast
          path (mape_lan), perf over the whole system while it forwards
+  slow   the same flows with no XDP program on the LAN: the kernel forwards
+         them into mape0, where mape_tun (TC) translates and encapsulates
   new    new sessions: mape_tun test runs, each a new flow from a new LAN
          endpoint to a new remote, perf on this process
 
@@ -38,6 +40,12 @@ GROUPS = [
     ("generator and sink", lambda s: "_bench_" in s or "test_run" in s),
     ("veth, redirect, page pool", lambda s: s.startswith(("veth", "xdp", "bq_", "dev_", "page_pool",
                                                           "__xdp", "napi", "net_rx"))),
+    ("kernel IP forwarding, skbs", lambda s: s.startswith(("ip_", "ip6_", "__ip", "skb", "__skb",
+                                                           "kmem_cache", "__netif", "netif",
+                                                           "nf_", "__nf", "fib", "neigh",
+                                                           "__dev_queue", "sch_", "tcf_",
+                                                           "kfree", "__alloc_skb",
+                                                           "napi_build_skb", "build_skb"))),
 ]
 
 
@@ -88,6 +96,20 @@ def fast(args):
     report(data, args.top)
 
 
+def slow(args):
+    B.ce_up()
+    B.in_netns(B.P + "-ce", lambda: B.create_flow_sessions(B.FLOWS))
+    B.sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
+    B.sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
+    B.sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
+    data = os.path.join(B.BUILD, "profile-slow.data")
+    rec = perf_record(data, seconds=args.seconds)
+    B.measure(args.seconds + 0.5)
+    rec.wait()
+    print("\nslow path (kernel forwarding + mape_tun), %d flows, whole system:" % B.FLOWS)
+    report(data, args.top)
+
+
 def new(args):
     B.ce_up()
     data = os.path.join(B.BUILD, "profile-new.data")
@@ -116,22 +138,22 @@ def new(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cases", nargs="*", help="fast, new (default: both)")
+    ap.add_argument("cases", nargs="*", help="fast, slow, new (default: all three)")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--sessions", type=int, default=5000)
     ap.add_argument("--top", type=int, default=20)
     args = ap.parse_args()
-    args.cases = args.cases or ["fast", "new"]
+    args.cases = args.cases or ["fast", "slow", "new"]
     for c in args.cases:
-        if c not in ("fast", "new"):
-            sys.exit("profile: unknown case %r (fast, new)" % c)
+        if c not in ("fast", "slow", "new"):
+            sys.exit("profile: unknown case %r (fast, slow, new)" % c)
     if os.geteuid():
         sys.exit("profile: needs root")
     subprocess.run(["sysctl", "-qw", "net.core.bpf_jit_kallsyms=1"], check=True)
     for case in args.cases:
         B.rig_up()
         try:
-            {"fast": fast, "new": new}[case](args)
+            {"fast": fast, "slow": slow, "new": new}[case](args)
         finally:
             B.rig_down()
 
