@@ -64,10 +64,14 @@ def test_tcp_gso_segments_fill_the_tunnel(lab):
         r = lab.py("ce1", "tcp_mss.py", "send", lab.WEB, port, "--bytes", "2000000", timeout=60)
         assert r.returncode == 0, out(r)
 
-    rows = lab.capture_fields("isp", "br6", "ip6 proto 4", ["ipv6.plen", "ip.len"], traffic)
+    rows = lab.capture_fields("isp", "br6", "ip6 proto 4", ["ipv6.plen", "ip.len", "ip.dst"],
+                              traffic)
     stdout, _ = rx.communicate(timeout=30)
     assert json.loads(stdout.strip().splitlines()[-1])["bytes"] == 2000000
-    sizes = [int(r[0]) for r in rows if r and r[0].isdigit()]
+    # the upload's direction only: the server's ACKs cross the same link, and
+    # how many there are per segment is the server's choice (the test failed
+    # once on 1404 full-size segments among 2811 packets of both directions)
+    sizes = [int(r[0]) for r in rows if len(r) > 2 and r[0].isdigit() and r[2] == lab.WEB]
     assert len(sizes) > 1000, f"too few tunnel packets captured: {len(sizes)}"
     # IPv6 payload = the inner IPv4 packet; full-size segments fill mape0's MTU
     full = sum(1 for s in sizes if s == tun_mtu)
