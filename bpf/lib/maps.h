@@ -16,6 +16,37 @@
 
 #include "common.h"
 
+/*
+ * A role's reassembly maps (reasm.h): NAME, datagrams being put back
+ * together at TC; NAME##0, a zeroed value to start one from (its 10 KiB
+ * are off any stack); NAME##_src, the datagrams each sender has in
+ * progress (its quota). LRU lists per CPU: the common LRU refills a CPU's
+ * free list with up to 128 entries at a time, evicting live ones, which
+ * for a map this small meant datagrams lost while it was nearly empty
+ * (seen on 6.1). Each CPU evicts only what it inserted, beyond its share
+ * of MAPE_REASM_ENTRIES.
+ */
+#define MAPE_REASM_MAPS(NAME)                                                  \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                           \
+		__uint(map_flags, BPF_F_NO_COMMON_LRU);                        \
+		__uint(max_entries, MAPE_REASM_ENTRIES);                       \
+		__type(key, struct mape_reasm_key);                            \
+		__type(value, struct mape_reasm);                              \
+	} NAME SEC(".maps");                                                   \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                       \
+		__uint(max_entries, 1);                                        \
+		__type(key, __u32);                                            \
+		__type(value, struct mape_reasm);                              \
+	} NAME##0 SEC(".maps");                                                \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                           \
+		__uint(max_entries, MAPE_REASM_SRC_ENTRIES);                   \
+		__type(key, struct mape_reasm_src_key);                        \
+		__type(value, struct mape_reasm_src);                          \
+	} NAME##_src SEC(".maps")
+
 #ifndef MAPE_ROLE_BR
 
 /* The configuration, written by `mapectl up`: two entries, the active
@@ -149,38 +180,11 @@ struct {
 	__type(value, struct mape_frag_val);
 } mape_frag SEC(".maps");
 
-/*
- * Datagrams being put back together at TC (reasm.h), and a zeroed value
- * to start one from (its 10 KiB are off any stack). LRU lists per CPU:
- * the common LRU refills a CPU's free list with up to 128 entries at a
- * time, evicting live ones, which for a map this small meant datagrams
- * lost while it was nearly empty (seen on 6.1). Each CPU evicts only what
- * it inserted, beyond its share of MAPE_REASM_ENTRIES.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, MAPE_REASM_ENTRIES);
-	__type(key, struct mape_reasm_key);
-	__type(value, struct mape_reasm);
-} mape_reasm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mape_reasm);
-} mape_reasm0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
-	__type(key, struct mape_reasm_src_key);
-	__type(value, struct mape_reasm_src);
-} mape_reasm_src SEC(".maps");
+/* The CE's reassembly maps (MAPE_REASM_MAPS above). */
+MAPE_REASM_MAPS(mape_reasm);
 
 /* Path MTUs learned from ICMPv6 Packet Too Big, per tunnel peer (LRU, per
- * CPU lists: see mape_reasm). */
+ * CPU lists: see MAPE_REASM_MAPS). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
@@ -317,29 +321,8 @@ struct {
 	__type(value, struct mape_br_frag_val);
 } mape_br_frag SEC(".maps");
 
-/* Datagrams being put back together at TC (reasm.h), per CE: the CE's
- * three reassembly maps, the same shapes (per-CPU LRU lists). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, MAPE_REASM_ENTRIES);
-	__type(key, struct mape_reasm_key);
-	__type(value, struct mape_reasm);
-} mape_br_reasm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct mape_reasm);
-} mape_br_reasm0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAPE_REASM_SRC_ENTRIES);
-	__type(key, struct mape_reasm_src_key);
-	__type(value, struct mape_reasm_src);
-} mape_br_reasm_src SEC(".maps");
+/* Datagrams being put back together at TC (reasm.h), per CE. */
+MAPE_REASM_MAPS(mape_br_reasm);
 
 /* Counters, per CPU, indexed by enum mape_br_counter. */
 struct {

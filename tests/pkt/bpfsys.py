@@ -595,6 +595,7 @@ class MapeOutKey(CStruct):
 MAPE_TCP_SYN_SENT, MAPE_TCP_EST, MAPE_TCP_CLOSING = 1, 2, 3
 MAPE_SESS_INBOUND = 0x1
 MAPE_SESS_FIN_OUT, MAPE_SESS_FIN_IN, MAPE_SESS_RST, MAPE_SESS_FAST = 0x2, 0x4, 0x8, 0x10
+MAPE_SESS_NO_TIMER = 0x20     # the kernel refused its expiry timer (yet)
 
 
 @btf_mirror("mape_session")

@@ -11,9 +11,10 @@ import time
 import pytest
 from scapy.layers.inet6 import IPv6
 
+import bpfsys
 from pktutil import HOST, P_UDP, REMOTE, TC_ACT_REDIRECT, XDP_PASS, open_session, tun_pkt
 
-NO_TIMER = 0x20
+NO_TIMER = bpfsys.MAPE_SESS_NO_TIMER
 
 
 def unarm(ce, timeout=1):

@@ -111,6 +111,14 @@ def rig_up(queues=1):
         "nud", "permanent"], "ce")
 
 
+def lan_xdp_off():
+    """No XDP program on the CE's LAN: the TC slow path only."""
+    sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
+    sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
+    # without an XDP program a veth takes redirected frames only with GRO on
+    sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
+
+
 def ce_up(extra=()):
     # one host's 200 flows to one remote endpoint need 200 ports of their own:
     # more than the default per-host share of the set (half), so no share
@@ -486,9 +494,6 @@ def udp_frame(smac, dmac, src, dst, sport, dport):
     return dmac + smac + b"\x08\x00" + ip + struct.pack("!HHHH", sport, dport, 26, 0) + b"x" * 18
 
 
-MAPE_SESS_NO_TIMER = 0x20     # include/mape_types.h: the kernel refused its timer
-
-
 def session_memory(n):
     """Kernel memory per live session, everything included: a CE with tables
     for 2^17 sessions, n sessions made by the TC program itself (each with
@@ -530,7 +535,7 @@ def session_memory(n):
     made = timed = 0
     for _k, v in out.items():
         made += 1
-        timed += not bpfsys.MapeSession.unpack(v).flags & MAPE_SESS_NO_TIMER
+        timed += not bpfsys.MapeSession.unpack(v).flags & bpfsys.MAPE_SESS_NO_TIMER
     out.close()
     grew = {k: m1[k] - m0[k] for k in ("Slab", "Percpu", "VmallocUsed")}
     caches = sorted(((s1.get(k, 0) - s0.get(k, 0), k) for k in s1), reverse=True)[:4]
@@ -590,10 +595,7 @@ def main():
         new_ns = res["program_cost_ns"]["lan_new_udp"]["median"]
         res["new_sessions_per_second_cpu_bound"] = 1e9 / new_ns if new_ns else None
         # (c) the TC slow path only: no XDP on the LAN
-        sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
-        sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
-        # without an XDP program a veth takes redirected frames only with GRO on
-        sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
+        lan_xdp_off()
         res["rate_tc_slow_path"] = rate_runs(a.runs, a.seconds)
         res["session_memory"] = session_memory(a.sessions)
         # (d) Linux forwarding + nftables SNAT to a port range, no tunnel

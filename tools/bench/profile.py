@@ -85,28 +85,21 @@ def report(data, top, kernel_only=False):
         print("    %-30s %6.1f %%" % (g, 100 * p / tot))
 
 
-def fast(args):
+def forwarding(args, case):
+    """The rig's 200 established flows, perf over the whole system while they
+    are forwarded: by the XDP fast path, or (slow) with no XDP program on
+    the LAN, so that the kernel forwards them into mape_tun."""
     B.ce_up()
     B.in_netns(B.P + "-ce", lambda: B.create_flow_sessions(B.FLOWS))
-    data = os.path.join(B.BUILD, "profile-fast.data")
+    if case == "slow":
+        B.lan_xdp_off()
+    data = os.path.join(B.BUILD, "profile-%s.data" % case)
     rec = perf_record(data, seconds=args.seconds)
     B.measure(args.seconds + 0.5)
     rec.wait()
-    print("\nfast path (mape_lan), %d flows, whole system:" % B.FLOWS)
-    report(data, args.top)
-
-
-def slow(args):
-    B.ce_up()
-    B.in_netns(B.P + "-ce", lambda: B.create_flow_sessions(B.FLOWS))
-    B.sh(["ip", "link", "set", "dev", "lan0", "xdp", "off"], "ce", check=False)
-    B.sh(["ip", "link", "set", "dev", "lan0", "xdpgeneric", "off"], "ce", check=False)
-    B.sh(["ethtool", "-K", "lan0", "gro", "on"], "ce")
-    data = os.path.join(B.BUILD, "profile-slow.data")
-    rec = perf_record(data, seconds=args.seconds)
-    B.measure(args.seconds + 0.5)
-    rec.wait()
-    print("\nslow path (kernel forwarding + mape_tun), %d flows, whole system:" % B.FLOWS)
+    print("\n%s, %d flows, whole system:" % (
+        "fast path (mape_lan)" if case == "fast" else "slow path (kernel forwarding + mape_tun)",
+        B.FLOWS))
     report(data, args.top)
 
 
@@ -153,7 +146,10 @@ def main():
     for case in args.cases:
         B.rig_up()
         try:
-            {"fast": fast, "slow": slow, "new": new}[case](args)
+            if case == "new":
+                new(args)
+            else:
+                forwarding(args, case)
         finally:
             B.rig_down()
 
